@@ -1,0 +1,5 @@
+"""The ASGI entry point uvicorn workers import."""
+
+from app.main import create_app
+
+app = create_app()

@@ -1,0 +1,133 @@
+"""`python -m app <command>`: parse, call a service, exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from app.core.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+
+def _database_url(settings: Settings) -> str:
+    from app.core.db import resolve_database_url
+
+    return resolve_database_url(settings)
+
+
+def _with_session(url: str, settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+    from app.core.db import create_engine, create_sessionmaker
+
+    async def run() -> T:
+        engine = create_engine(url, settings)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app.core.migrate import upgrade
+
+    url = _database_url(settings)
+    upgrade(url)
+    # Worker processes inherit the resolved URL; the embedded server lives as long as
+    # this process does.
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    uvicorn.run(
+        "app.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.core.migrate import upgrade
+
+    upgrade(_database_url(settings))
+    print("migrations applied", file=sys.stderr)
+    return 0
+
+
+def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
+    from app.apikeys import service
+    from app.core.migrate import upgrade
+
+    url = _database_url(settings)
+    upgrade(url)
+    if args.apikey_command == "create":
+        try:
+            scopes = service.parse_scopes(args.scopes)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        name = args.name.strip()
+        if not name:
+            print("error: --name must not be empty", file=sys.stderr)
+            return 2
+        _, key = _with_session(
+            url, settings, lambda s: service.create(s, name=name, scopes=scopes)
+        )
+        print(key)
+        return 0
+    if args.apikey_command == "list":
+        keys = _with_session(url, settings, service.list_keys)
+        for key in keys:
+            state = "revoked" if key.revoked_at else "active"
+            print(f"{key.prefix}\t{key.name}\t{','.join(key.scopes)}\t{state}\t{key.created_at:%Y-%m-%d}")
+        return 0
+    revoked = _with_session(url, settings, lambda s: service.revoke(s, prefix=args.prefix))
+    if not revoked:
+        print(f"error: no active key with prefix {args.prefix}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.prefix}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stratum", description="Stratum customer classification")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service (applies migrations first)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    apikey = commands.add_parser("apikey", help="manage API keys")
+    apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True)
+    create = apikey_commands.add_parser("create", help="print a new key on stdout")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", default="read", help="comma-separated: read,write,admin")
+    apikey_commands.add_parser("list", help="list keys (prefix, name, scopes, state)")
+    revoke = apikey_commands.add_parser("revoke", help="revoke a key by its prefix")
+    revoke.add_argument("prefix")
+    apikey.set_defaults(handler=cmd_apikey)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    code: int = args.handler(args, settings)
+    return code

@@ -1,0 +1,38 @@
+"""One place that reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "stratum"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STRATUM_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # The contract names DATABASE_URL without the prefix, like every PostgreSQL tool does.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "STRATUM_DATABASE_URL")
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    webhook_secret: SecretStr | None = None
+    webhook_tolerance_seconds: int = 300
+    max_body_bytes: int = 8 * 1024 * 1024
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    log_level: str = "INFO"
+    log_json: bool = True
+    api_key_cache_seconds: float = 5.0
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

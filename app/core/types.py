@@ -1,0 +1,146 @@
+"""Validated wire types shared by every feature: ids, codes, times, money, free text."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import orjson
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+from app.core.countries import COUNTRY_CODES
+from app.core.currencies import CURRENCY_CODES
+
+ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+ExternalId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+def is_external_id(value: str) -> bool:
+    return bool(_ID_RE.fullmatch(value))
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; say so instead of failing at INSERT.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _trimmed_or_none(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+Text = Annotated[str, StringConstraints(max_length=512), AfterValidator(_no_nul)]
+TrimmedText = Annotated[str | None, BeforeValidator(_trimmed_or_none), AfterValidator(lambda v: v if v is None else _no_nul(v))]
+
+
+def _country(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code such as 'DE'")
+    code = value.strip().upper()
+    if code not in COUNTRY_CODES:
+        raise ValueError(f"'{value[:8]}' is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _currency(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 4217 currency code such as 'EUR'")
+    code = value.strip().upper()
+    if code not in CURRENCY_CODES:
+        raise ValueError(f"'{value[:8]}' is not an ISO 4217 currency code")
+    return code
+
+
+CountryCode = Annotated[str, BeforeValidator(_country)]
+CurrencyCode = Annotated[str, BeforeValidator(_currency)]
+
+# Times before this or too far ahead are typos or hostile input, not customer history.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(
+            r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", text
+        ):
+            raise ValueError("must be an RFC 3339 time with an offset, e.g. 2026-03-01T10:00:00Z")
+        try:
+            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError as exc:
+            raise ValueError("is not a valid calendar time") from exc
+    else:
+        raise ValueError("must be an RFC 3339 time string with an offset")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("must carry a UTC offset, e.g. 2026-03-01T10:00:00Z")
+    parsed = parsed.astimezone(UTC)
+    if parsed < EARLIEST:
+        raise ValueError("must not be before 1970-01-01")
+    return parsed
+
+
+def _not_future(value: datetime) -> datetime:
+    if value > datetime.now(UTC) + FUTURE_SLACK:
+        raise ValueError("must not be in the future")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+PastTimestamp = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_not_future)]
+
+MAX_AMOUNT = Decimal("1e15")
+
+
+def _money(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError("must be a decimal amount, as a string like \"129.90\" or a number")
+    try:
+        # A float goes through its shortest repr, so 129.9 is 129.9, not 129.899999...
+        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except InvalidOperation as exc:
+        raise ValueError("is not a decimal number") from exc
+    if not amount.is_finite():
+        raise ValueError("must be a finite number")
+    if amount < 0:
+        raise ValueError("must not be negative")
+    if amount >= MAX_AMOUNT:
+        raise ValueError("is too large")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -6:
+        raise ValueError("has more than 6 decimal places")
+    return amount
+
+
+Money = Annotated[Decimal, BeforeValidator(_money)]
+
+MAX_ATTRIBUTES_BYTES = 16 * 1024
+
+
+def _attributes(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
+    try:
+        encoded = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise ValueError("must be plain JSON") from exc
+    if len(encoded) > MAX_ATTRIBUTES_BYTES:
+        raise ValueError(f"must be at most {MAX_ATTRIBUTES_BYTES} bytes of JSON")
+    if b"\\u0000" in encoded:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Attributes = Annotated[dict[str, Any], BeforeValidator(_attributes)]
+
+Limit = Annotated[int, Field(ge=1, le=1000, description="Page size (1-1000)")]

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from app.core.auth import ReadAccess, WriteAccess
+from app.core.db import SessionDep
+from app.core.openapi import AUTHED, problems
+from app.core.pagination import CursorQuery, LimitQuery, Page
+from app.core.types import ID_PATTERN
+from app.customers import service
+from app.customers.repository import CustomerFilter
+from app.customers.schemas import CustomerRead, CustomerUpsert
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+CustomerId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="The caller's own customer id", examples=["c-1042"])
+]
+
+
+@router.put(
+    "/{customer_id}",
+    response_model=CustomerRead,
+    status_code=status.HTTP_200_OK,
+    summary="Create or update a customer",
+    responses={201: {"description": "Created", "model": CustomerRead}, **problems(*AUTHED, 413, 415)},
+)
+async def put_customer(
+    customer_id: CustomerId,
+    body: CustomerUpsert,
+    session: SessionDep,
+    _: WriteAccess,
+    response: Response,
+) -> CustomerRead:
+    customer, created = await service.upsert(session, customer_id=customer_id, data=body)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return customer
+
+
+@router.get(
+    "/{customer_id}",
+    response_model=CustomerRead,
+    summary="Read a customer",
+    responses=problems(*AUTHED, 404),
+)
+async def get_customer(customer_id: CustomerId, session: SessionDep, _: ReadAccess) -> CustomerRead:
+    return await service.get(session, customer_id=customer_id)
+
+
+@router.get(
+    "",
+    response_model=Page[CustomerRead],
+    summary="List customers",
+    responses=problems(*AUTHED),
+)
+async def list_customers(
+    session: SessionDep,
+    _: ReadAccess,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    country: Annotated[str | None, Query(pattern="^[A-Za-z]{2}$")] = None,
+    customer_type: Annotated[str | None, Query(pattern="^(individual|business)$")] = None,
+    role: Annotated[str | None, Query(pattern="^(end_customer|distributor)$")] = None,
+    industry: Annotated[str | None, Query(max_length=128)] = None,
+    tier: Annotated[str | None, Query(pattern="^(high|mid|low)$")] = None,
+    stage: Annotated[
+        str | None, Query(pattern="^(prospect|new|returning|loyal|at_risk|churned)$")
+    ] = None,
+) -> Page[CustomerRead]:
+    filters = CustomerFilter(
+        country=country.upper() if country else None,
+        customer_type=customer_type,
+        role=role,
+        industry=industry.strip() if industry else None,
+        tier=tier,
+        stage=stage,
+    )
+    return await service.list_customers(session, filters=filters, cursor=cursor, limit=limit)
+
+
+@router.delete(
+    "/{customer_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Erase a customer, their personal data and their events",
+    responses=problems(*AUTHED, 404),
+)
+async def delete_customer(customer_id: CustomerId, session: SessionDep, _: WriteAccess) -> Response:
+    await service.erase(session, customer_id=customer_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,78 @@
+"""Customers: upsert, read, list and erase."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.classification.models import CurrentClassification
+from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.problems import NotFound
+from app.customers import repository
+from app.customers.models import Customer
+from app.customers.repository import CustomerFilter
+from app.customers.schemas import ClassificationBrief, CustomerRead, CustomerUpsert
+
+
+def to_read(customer: Customer, stored: CurrentClassification | None) -> CustomerRead:
+    brief = None
+    if stored is not None:
+        brief = ClassificationBrief(
+            tier=stored.tier,
+            stage=stored.stage,
+            tier_score=stored.tier_score,
+            as_of=stored.as_of,
+            policy_version=stored.policy_version,
+        )
+    return CustomerRead(
+        customer_id=customer.external_id,
+        name=customer.name,
+        email=customer.email,
+        phone=customer.phone,
+        country=customer.country,
+        customer_type=customer.customer_type,
+        role=customer.role,
+        industry=customer.industry,
+        company_size=customer.company_size,
+        created_at=customer.created_at,
+        attributes=customer.attributes or {},
+        updated_at=customer.updated_at,
+        classification=brief,
+    )
+
+
+async def upsert(
+    session: AsyncSession, *, customer_id: str, data: CustomerUpsert
+) -> tuple[CustomerRead, bool]:
+    """Create the customer or update the fields the body names; True when created."""
+    values: dict[str, Any] = data.model_dump(include=data.model_fields_set)
+    if values.get("attributes", ...) is None:
+        values["attributes"] = {}
+    created = await repository.upsert(session, external_id=customer_id, values=values)
+    await session.commit()
+    return await get(session, customer_id=customer_id), created
+
+
+async def get(session: AsyncSession, *, customer_id: str) -> CustomerRead:
+    row = await repository.get(session, external_id=customer_id)
+    if row is None:
+        raise NotFound(f"No customer '{customer_id}'")
+    return to_read(row[0], row[1])
+
+
+async def list_customers(
+    session: AsyncSession, *, filters: CustomerFilter, cursor: str | None, limit: int
+) -> Page[CustomerRead]:
+    rows = await repository.list_page(
+        session, filters=filters, after=decode_cursor(cursor), limit=limit
+    )
+    items = [to_read(customer, stored) for customer, stored in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
+    return Page[CustomerRead](items=items, next_cursor=next_cursor)
+
+
+async def erase(session: AsyncSession, *, customer_id: str) -> None:
+    if not await repository.erase(session, external_id=customer_id):
+        raise NotFound(f"No customer '{customer_id}'")
+    await session.commit()

@@ -1,0 +1,60 @@
+"""The FastAPI application: routers, problem handlers, middleware and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.apikeys.service import KeyCache
+from app.core import handlers
+from app.core.db import create_engine, create_sessionmaker, resolve_database_url
+from app.core.health import router as health_router
+from app.core.limits import BodyLimitMiddleware
+from app.core.observability import RequestContextMiddleware, configure_logging
+from app.core.settings import Settings, get_settings
+from app.customers.endpoints import router as customers_router
+from app.events.endpoints import router as events_router
+from app.webhooks.endpoints import router as webhooks_router
+
+DESCRIPTION = """
+Stratum classifies customers: a value tier, a lifecycle stage and a recommended
+service strategy, with the reasons and numbers behind them.
+
+Authenticate with `Authorization: Bearer <api key>` (create one with
+`python -m app apikey create --name NAME --scopes read,write,admin`). Errors are
+RFC 9457 problem details (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url or resolve_database_url(settings)
+        app.state.engine = create_engine(url, settings)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        try:
+            yield
+        finally:
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Stratum",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
+    handlers.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    app.include_router(customers_router)
+    app.include_router(events_router)
+    app.include_router(webhooks_router)
+    return app

@@ -1,0 +1,23 @@
+"""Every table, imported in one place so Alembic sees the whole schema."""
+
+from app.apikeys.models import ApiKey
+from app.classification.models import ClassificationChange, CurrentClassification, PopulationFit
+from app.core.db import Base
+from app.customers.models import Customer
+from app.events.models import Event
+from app.policies.models import Policy
+from app.segments.models import Segment
+from app.webhooks.models import WebhookDelivery
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "ClassificationChange",
+    "Customer",
+    "CurrentClassification",
+    "Event",
+    "Policy",
+    "PopulationFit",
+    "Segment",
+    "WebhookDelivery",
+]
