@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 from app.core.settings import Settings, get_settings
@@ -100,6 +101,44 @@ def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_recompute(args: argparse.Namespace, settings: Settings) -> int:
+    from app.classification.jobs import recompute
+    from app.core.migrate import upgrade
+    from app.core.types import parse_time
+
+    try:
+        as_of = parse_time(args.as_of) if args.as_of else None
+    except ValueError as exc:
+        print(f"error: --as-of {exc}", file=sys.stderr)
+        return 2
+    url = _database_url(settings)
+    upgrade(url)
+    with _progress_bar("classifying", unit="customers") as advance:
+        summary = _with_session(url, settings, lambda s: recompute(s, as_of=as_of, progress=advance))
+    print(summary.line())
+    return 0
+
+
+@contextmanager
+def _progress_bar(description: str, *, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar on a terminal; silence otherwise (logs and pipes stay clean)."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit=f" {unit}", file=sys.stderr, dynamic_ncols=True)
+    try:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done)
+
+        yield advance
+    finally:
+        bar.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stratum", description="Stratum customer classification")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = apikey_commands.add_parser("revoke", help="revoke a key by its prefix")
     revoke.add_argument("prefix")
     apikey.set_defaults(handler=cmd_apikey)
+
+    recompute = commands.add_parser(
+        "recompute", help="classify every customer and store the result (with change history)"
+    )
+    recompute.add_argument("--as-of", help="RFC 3339 time (default: now)")
+    recompute.set_defaults(handler=cmd_recompute)
 
     return parser
 

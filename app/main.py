@@ -16,6 +16,7 @@ from app.core.observability import RequestContextMiddleware, configure_logging
 from app.core.settings import Settings, get_settings
 from app.customers.endpoints import router as customers_router
 from app.events.endpoints import router as events_router
+from app.policies.endpoints import router as policy_router
 from app.webhooks.endpoints import router as webhooks_router
 
 DESCRIPTION = """
@@ -57,4 +58,5 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(customers_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)
+    app.include_router(policy_router)
     return app

@@ -90,6 +90,12 @@ def _rfc3339(value: Any) -> Any:
     return parsed
 
 
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 time from the command line, validated like API input."""
+    parsed: datetime = _rfc3339(text)
+    return _not_future(parsed)
+
+
 def _not_future(value: datetime) -> datetime:
     if value > datetime.now(UTC) + FUTURE_SLACK:
         raise ValueError("must not be in the future")

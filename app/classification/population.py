@@ -1,0 +1,138 @@
+"""The population model: fitted once per (policy version, cut-off day, horizon), stored, reused.
+
+The cut-off is `as_of` floored to its UTC day, so every request of a day shares one fit
+and the fit never sees anything after `as_of`. The training cohort is the population
+as of cut-off - horizon, labelled with what it did up to the cut-off: all of it at or
+before `as_of`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.classification import repository
+from app.classification.engine import PopulationModel, fit_model
+from app.classification.engine.types import EnginePolicy
+from app.core.observability import log
+
+# The optimiser needs a representative sample, not every customer.
+SAMPLE_TARGET = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    stamp: datetime
+    model: PopulationModel
+
+
+_cache: dict[tuple[int, datetime, int], _Cached] = {}
+
+
+def cutoff_for(as_of: datetime) -> datetime:
+    return as_of.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def model_for(
+    session: AsyncSession,
+    *,
+    version: int,
+    policy: EnginePolicy,
+    as_of: datetime,
+    horizon_days: int,
+) -> PopulationModel:
+    """The model for this policy version, as_of's day and horizon: cached, stored or fitted."""
+    cutoff = cutoff_for(as_of)
+    key = (version, cutoff, horizon_days)
+    stamp = await repository.fit_stamp(
+        session, version=version, cutoff=cutoff, horizon_days=horizon_days
+    )
+    cached = _cache.get(key)
+    if cached is not None and stamp is not None and cached.stamp == stamp:
+        return cached.model
+    stored = await repository.load_fit(
+        session, version=version, cutoff=cutoff, horizon_days=horizon_days
+    )
+    if stored is None:
+        return await _fit_and_store(
+            session, version=version, policy=policy, cutoff=cutoff, horizon_days=horizon_days
+        )
+    model = PopulationModel.from_json(orjson.loads(stored[0]))
+    _remember(key, stored[1], model)
+    return model
+
+
+def _remember(key: tuple[int, datetime, int], stamp: datetime, model: PopulationModel) -> None:
+    if len(_cache) > 64:
+        _cache.clear()
+    _cache[key] = _Cached(stamp=stamp, model=model)
+
+
+async def _fit_and_store(
+    session: AsyncSession,
+    *,
+    version: int,
+    policy: EnginePolicy,
+    cutoff: datetime,
+    horizon_days: int,
+) -> PopulationModel:
+    await repository.lock_fit(session, version=version, cutoff=cutoff, horizon_days=horizon_days)
+    # Another process may have fitted it while this one waited for the lock.
+    stored = await repository.load_fit(
+        session, version=version, cutoff=cutoff, horizon_days=horizon_days
+    )
+    key = (version, cutoff, horizon_days)
+    if stored is not None:
+        await session.commit()
+        model = PopulationModel.from_json(orjson.loads(stored[0]))
+        _remember(key, stored[1], model)
+        return model
+
+    started = datetime.now(UTC)
+    model = await fit(session, policy=policy, cutoff=cutoff, horizon_days=horizon_days)
+    stamp = await repository.save_fit(
+        session,
+        version=version,
+        cutoff=cutoff,
+        horizon_days=horizon_days,
+        model_json=orjson.dumps(model.to_json()).decode(),
+    )
+    await session.commit()
+    _remember(key, stamp, model)
+    log.info(
+        "population model fitted",
+        policy_version=version,
+        cutoff=cutoff.isoformat(),
+        horizon_days=horizon_days,
+        seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
+        source=model.source,
+    )
+    return model
+
+
+async def fit(
+    session: AsyncSession, *, policy: EnginePolicy, cutoff: datetime, horizon_days: int
+) -> PopulationModel:
+    """Fit on data at or before `cutoff` only."""
+    stride = max(1, math.ceil(await repository.customer_count(session) / SAMPLE_TARGET))
+    start = cutoff - timedelta(days=horizon_days)
+    current = await repository.population(session, as_of=cutoff, stride=stride)
+    train = await repository.population(session, as_of=start, stride=stride)
+    outcomes = await repository.outcomes(
+        session, ids=[c.id for c in train.customers], start=start, end=cutoff, stride=stride
+    )
+    return fit_model(
+        train.histories,
+        outcomes,
+        current.histories,
+        horizon_days=float(horizon_days),
+        policy=policy,
+    )
+
+
+def forget_all() -> None:
+    _cache.clear()

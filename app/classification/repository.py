@@ -1,0 +1,315 @@
+"""SQL that turns stored events into customers' histories as of a time T.
+
+Everything is set-based: one aggregate query serves one customer, a batch of a
+thousand, or a whole population. Every query takes the cut-off T as a parameter and
+reads only `occurred_at <= T`, which is what keeps later events out of a
+classification as of T.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.classification.engine.types import Histories, Outcomes, Profile
+from app.core.db import raw_connection
+
+# {customers} selects the customers to summarise (columns of `customers`);
+# $1 is the cut-off T.
+_HISTORY_SQL = """
+WITH c AS ({customers}),
+ev AS (
+    SELECT e.customer_id, e.occurred_at, e.type, e.amount_base, e.margin_base, e.rating
+      FROM events e
+      JOIN c ON c.id = e.customer_id
+     WHERE e.occurred_at <= $1
+),
+agg AS (
+    SELECT customer_id,
+           count(*) FILTER (WHERE type = 'order') AS orders,
+           min(occurred_at) FILTER (WHERE type = 'order') AS first_order_at,
+           max(occurred_at) FILTER (WHERE type = 'order') AS last_order_at,
+           coalesce(sum(amount_base) FILTER (WHERE type = 'order'), 0) AS revenue,
+           coalesce(sum(amount_base) FILTER (WHERE type = 'refund'), 0) AS refunds,
+           count(*) FILTER (WHERE type = 'refund') AS refund_count,
+           sum(margin_base) FILTER (WHERE type = 'order') AS margin,
+           count(*) FILTER (WHERE type = 'inquiry') AS inquiries,
+           count(*) FILTER (WHERE type = 'interaction') AS interactions,
+           count(*) FILTER (
+               WHERE type IN ('inquiry', 'interaction') AND occurred_at > $1 - interval '90 days'
+           ) AS recent_contacts,
+           count(*) FILTER (WHERE type = 'feedback' AND rating IS NOT NULL) AS feedback_count,
+           avg(rating) FILTER (WHERE type = 'feedback')::float8 AS rating_mean,
+           count(*) FILTER (WHERE type = 'feedback' AND rating <= 4) AS negative_feedback,
+           min(occurred_at) AS first_event_at,
+           max(occurred_at) AS last_event_at
+      FROM ev
+     GROUP BY customer_id
+),
+days AS (
+    SELECT DISTINCT customer_id, (occurred_at AT TIME ZONE 'UTC')::date AS d
+      FROM ev
+     WHERE type = 'order'
+),
+gaps AS (
+    SELECT customer_id,
+           count(*) + 1 AS order_days,
+           max(gap) AS max_gap,
+           (array_agg(gap ORDER BY d DESC))[1] AS last_gap
+      FROM (SELECT customer_id, d, d - lag(d) OVER (PARTITION BY customer_id ORDER BY d) AS gap
+              FROM days) g
+     WHERE gap IS NOT NULL
+     GROUP BY customer_id
+)
+SELECT c.id, c.external_id, c.country, c.customer_type, c.role, c.industry, c.company_size,
+       least(c.created_at, a.first_event_at) AS first_seen_at,
+       coalesce(a.orders, 0) AS orders,
+       CASE WHEN a.orders > 0 THEN coalesce(g.order_days, 1) ELSE 0 END AS order_days,
+       a.first_order_at, a.last_order_at, a.last_event_at,
+       coalesce(a.revenue, 0) AS revenue,
+       coalesce(a.refunds, 0) AS refunds,
+       coalesce(a.refund_count, 0) AS refund_count,
+       a.margin,
+       g.max_gap::float8 AS max_gap,
+       g.last_gap::float8 AS last_gap,
+       coalesce(a.inquiries, 0) AS inquiries,
+       coalesce(a.interactions, 0) AS interactions,
+       coalesce(a.recent_contacts, 0) AS recent_contacts,
+       coalesce(a.feedback_count, 0) AS feedback_count,
+       a.rating_mean,
+       coalesce(a.negative_feedback, 0) AS negative_feedback
+  FROM c
+  LEFT JOIN agg a ON a.customer_id = c.id
+  LEFT JOIN gaps g ON g.customer_id = c.id
+ {where}
+ ORDER BY c.id
+"""
+
+_BY_EXTERNAL_IDS = "SELECT * FROM customers WHERE external_id = ANY($2::text[])"
+_BY_ID_RANGE = "SELECT * FROM customers WHERE id > $2 AND id <= $3"
+# A population sample: every k-th customer by internal id, the same sample every time.
+_SAMPLE = "SELECT * FROM customers WHERE id % $2 = 0"
+# Customers that existed at T: created by then, or with an event by then.
+_EXISTED = "WHERE c.created_at <= $1 OR a.first_event_at IS NOT NULL"
+
+_OUTCOMES_SQL = """
+SELECT customer_id,
+       count(*) FILTER (WHERE type = 'order') AS orders,
+       (coalesce(sum(amount_base) FILTER (WHERE type = 'order'), 0)
+        - coalesce(sum(amount_base) FILTER (WHERE type = 'refund'), 0))::float8 AS revenue
+  FROM events
+ WHERE occurred_at > $1 AND occurred_at <= $2 AND customer_id % $3 = 0
+ GROUP BY customer_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerHistory:
+    """One customer's row of a history query: what the engine needs and what is reported."""
+
+    id: int
+    external_id: str
+    profile: Profile
+    orders: int
+    revenue: Decimal
+    refunds: Decimal
+    margin: Decimal | None
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    first_seen_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryBatch:
+    customers: list[CustomerHistory]
+    histories: Histories
+
+
+def _days(later: datetime, earlier: datetime | None) -> float:
+    if earlier is None:
+        return float("nan")
+    return max((later - earlier).total_seconds(), 0.0) / 86400.0
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def to_batch(rows: Sequence[asyncpg.Record], *, as_of: datetime) -> HistoryBatch:
+    """Rows of a history query as plain customers plus the engine's arrays."""
+    customers = [
+        CustomerHistory(
+            id=r["id"],
+            external_id=r["external_id"],
+            profile=Profile(
+                country=r["country"],
+                customer_type=r["customer_type"],
+                role=r["role"],
+                industry=r["industry"],
+                company_size=r["company_size"],
+            ),
+            orders=r["orders"],
+            revenue=r["revenue"],
+            refunds=r["refunds"],
+            margin=r["margin"],
+            first_order_at=r["first_order_at"],
+            last_order_at=r["last_order_at"],
+            first_seen_at=r["first_seen_at"],
+        )
+        for r in rows
+    ]
+
+    def ints(name: str) -> np.ndarray[Any, np.dtype[np.int64]]:
+        return np.fromiter((r[name] for r in rows), dtype=np.int64, count=len(rows))
+
+    def floats(name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+        return np.fromiter((_float(r[name]) for r in rows), dtype=np.float64, count=len(rows))
+
+    def ages(name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+        return np.fromiter((_days(as_of, r[name]) for r in rows), dtype=np.float64, count=len(rows))
+
+    histories = Histories(
+        orders=ints("orders"),
+        order_days=ints("order_days"),
+        first_order_age=ages("first_order_at"),
+        last_order_age=ages("last_order_at"),
+        revenue=floats("revenue"),
+        refunds=floats("refunds"),
+        refund_count=ints("refund_count"),
+        margin=floats("margin"),
+        max_gap=floats("max_gap"),
+        last_gap=floats("last_gap"),
+        inquiries=ints("inquiries"),
+        interactions=ints("interactions"),
+        recent_contacts=ints("recent_contacts"),
+        feedback_count=ints("feedback_count"),
+        rating_mean=floats("rating_mean"),
+        negative_feedback=ints("negative_feedback"),
+        last_activity_age=ages("last_event_at"),
+        tenure=ages("first_seen_at"),
+    )
+    return HistoryBatch(customers=customers, histories=histories)
+
+
+async def histories_for(
+    session: AsyncSession, *, external_ids: Sequence[str], as_of: datetime
+) -> dict[str, tuple[asyncpg.Record, int]]:
+    """History rows of the named customers as of T, keyed by external id."""
+    conn = await raw_connection(session)
+    sql = _HISTORY_SQL.format(customers=_BY_EXTERNAL_IDS, where="")
+    rows = await conn.fetch(sql, as_of, list(external_ids))
+    return {r["external_id"]: (r, i) for i, r in enumerate(rows)}
+
+
+async def histories_in_range(
+    session: AsyncSession, *, after: int, upto: int, as_of: datetime
+) -> HistoryBatch:
+    """Histories of the customers with internal ids in (after, upto], as of T."""
+    conn = await raw_connection(session)
+    sql = _HISTORY_SQL.format(customers=_BY_ID_RANGE, where="")
+    rows = await conn.fetch(sql, as_of, after, upto)
+    return to_batch(rows, as_of=as_of)
+
+
+async def id_bounds(session: AsyncSession) -> tuple[int, int]:
+    conn = await raw_connection(session)
+    row = await conn.fetchrow("SELECT coalesce(min(id), 0) AS lo, coalesce(max(id), 0) AS hi FROM customers")
+    assert row is not None
+    return int(row["lo"]), int(row["hi"])
+
+
+async def population(session: AsyncSession, *, as_of: datetime, stride: int) -> HistoryBatch:
+    """Histories of a fixed 1-in-`stride` sample of the customers that existed at T."""
+    conn = await raw_connection(session)
+    sql = _HISTORY_SQL.format(customers=_SAMPLE, where=_EXISTED)
+    rows = await conn.fetch(sql, as_of, stride)
+    return to_batch(rows, as_of=as_of)
+
+
+async def outcomes(
+    session: AsyncSession, *, ids: Sequence[int], start: datetime, end: datetime, stride: int
+) -> Outcomes:
+    """Orders and net value in (start, end] for each id, zero for customers with none."""
+    conn = await raw_connection(session)
+    rows = await conn.fetch(_OUTCOMES_SQL, start, end, stride)
+    position = {customer_id: i for i, customer_id in enumerate(ids)}
+    orders = np.zeros(len(ids), dtype=np.int64)
+    revenue = np.zeros(len(ids), dtype=np.float64)
+    for r in rows:
+        i = position.get(r["customer_id"])
+        if i is not None:
+            orders[i] = r["orders"]
+            revenue[i] = r["revenue"]
+    return Outcomes(orders=orders, revenue=revenue)
+
+
+async def customer_count(session: AsyncSession) -> int:
+    conn = await raw_connection(session)
+    count: int = await conn.fetchval("SELECT count(*) FROM customers")
+    return count
+
+
+_FIT_KEY = "policy_version = $1 AND cutoff = $2 AND horizon_days = $3"
+
+
+async def fit_stamp(
+    session: AsyncSession, *, version: int, cutoff: datetime, horizon_days: int
+) -> datetime | None:
+    """When the stored fit for this key was made, or None when there is none."""
+    conn = await raw_connection(session)
+    stamp: datetime | None = await conn.fetchval(
+        f"SELECT created_at FROM population_fits WHERE {_FIT_KEY}",  # noqa: S608
+        version,
+        cutoff,
+        horizon_days,
+    )
+    return stamp
+
+
+async def load_fit(
+    session: AsyncSession, *, version: int, cutoff: datetime, horizon_days: int
+) -> tuple[str, datetime] | None:
+    conn = await raw_connection(session)
+    row = await conn.fetchrow(
+        f"SELECT model::text AS model, created_at FROM population_fits WHERE {_FIT_KEY}",  # noqa: S608
+        version,
+        cutoff,
+        horizon_days,
+    )
+    return None if row is None else (row["model"], row["created_at"])
+
+
+async def lock_fit(session: AsyncSession, *, version: int, cutoff: datetime, horizon_days: int) -> None:
+    """Serialise fitting of one key across processes, for the rest of the transaction."""
+    conn = await raw_connection(session)
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(4170003, hashtext($1))",
+        f"{version}:{cutoff.isoformat()}:{horizon_days}",
+    )
+
+
+async def save_fit(
+    session: AsyncSession, *, version: int, cutoff: datetime, horizon_days: int, model_json: str
+) -> datetime:
+    conn = await raw_connection(session)
+    stamp: datetime = await conn.fetchval(
+        """
+        INSERT INTO population_fits (policy_version, cutoff, horizon_days, model)
+        VALUES ($1, $2, $3, $4::jsonb)
+        ON CONFLICT (policy_version, cutoff, horizon_days)
+        DO UPDATE SET model = EXCLUDED.model, created_at = now()
+        RETURNING created_at
+        """,
+        version,
+        cutoff,
+        horizon_days,
+        model_json,
+    )
+    return stamp
