@@ -82,16 +82,16 @@ def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
         if not name:
             print("error: --name must not be empty", file=sys.stderr)
             return 2
-        _, key = _with_session(
-            url, settings, lambda s: service.create(s, name=name, scopes=scopes)
-        )
+        _, key = _with_session(url, settings, lambda s: service.create(s, name=name, scopes=scopes))
         print(key)
         return 0
     if args.apikey_command == "list":
-        keys = _with_session(url, settings, service.list_keys)
-        for key in keys:
-            state = "revoked" if key.revoked_at else "active"
-            print(f"{key.prefix}\t{key.name}\t{','.join(key.scopes)}\t{state}\t{key.created_at:%Y-%m-%d}")
+        rows = _with_session(url, settings, service.list_keys)
+        for row in rows:
+            state = "revoked" if row.revoked_at else "active"
+            print(
+                f"{row.prefix}\t{row.name}\t{','.join(row.scopes)}\t{state}\t{row.created_at:%Y-%m-%d}"
+            )
         return 0
     revoked = _with_session(url, settings, lambda s: service.revoke(s, prefix=args.prefix))
     if not revoked:
@@ -114,7 +114,9 @@ def cmd_recompute(args: argparse.Namespace, settings: Settings) -> int:
     url = _database_url(settings)
     upgrade(url)
     with _progress_bar("classifying", unit="customers") as advance:
-        summary = _with_session(url, settings, lambda s: recompute(s, as_of=as_of, progress=advance))
+        summary = _with_session(
+            url, settings, lambda s: recompute(s, as_of=as_of, progress=advance)
+        )
     print(summary.line())
     return 0
 

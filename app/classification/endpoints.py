@@ -69,5 +69,3 @@ async def classify_batch(
         lang=language(accept_language),
     )
     return BatchResponse(items=items)
-
-

@@ -30,9 +30,7 @@ class PopulationFit(Base):
     cutoff: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     horizon_days: Mapped[int] = mapped_column(Integer, primary_key=True)
     model: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class CurrentClassification(Base):
@@ -58,9 +56,7 @@ class CurrentClassification(Base):
     revenue: Mapped[Decimal] = mapped_column(Numeric(24, 6))
     expected_revenue: Mapped[Decimal] = mapped_column(Numeric(24, 6))
     segments: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class ClassificationChange(Base):
@@ -79,6 +75,4 @@ class ClassificationChange(Base):
     to_tier: Mapped[str] = mapped_column(String(8))
     from_stage: Mapped[str | None] = mapped_column(String(16))
     to_stage: Mapped[str] = mapped_column(String(16))
-    changed_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -220,7 +220,9 @@ async def histories_in_range(
 
 async def id_bounds(session: AsyncSession) -> tuple[int, int]:
     conn = await raw_connection(session)
-    row = await conn.fetchrow("SELECT coalesce(min(id), 0) AS lo, coalesce(max(id), 0) AS hi FROM customers")
+    row = await conn.fetchrow(
+        "SELECT coalesce(min(id), 0) AS lo, coalesce(max(id), 0) AS hi FROM customers"
+    )
     assert row is not None
     return int(row["lo"]), int(row["hi"])
 
@@ -286,7 +288,9 @@ async def load_fit(
     return None if row is None else (row["model"], row["created_at"])
 
 
-async def lock_fit(session: AsyncSession, *, version: int, cutoff: datetime, horizon_days: int) -> None:
+async def lock_fit(
+    session: AsyncSession, *, version: int, cutoff: datetime, horizon_days: int
+) -> None:
     """Serialise fitting of one key across processes, for the rest of the transaction."""
     conn = await raw_connection(session)
     await conn.execute(

@@ -84,7 +84,9 @@ def _days(as_of: datetime, moment: datetime | None) -> float | None:
 
 
 def _strategy(document: PolicyDocument, result: Classification, lang: str) -> StrategyOut:
-    entry: Strategy | None = next((s for s in document.strategies if s.code == result.strategy), None)
+    entry: Strategy | None = next(
+        (s for s in document.strategies if s.code == result.strategy), None
+    )
     if entry is None:
         # Unreachable with a validated policy (every tier/stage is covered); kept honest.
         return StrategyOut(
@@ -118,7 +120,9 @@ def _render(
     return ClassificationOut(
         customer_id=customer.external_id,
         as_of=as_of,
-        tier=TierOut(code=result.tier, label=TIER_LABELS[lang][result.tier], score=result.tier_score),
+        tier=TierOut(
+            code=result.tier, label=TIER_LABELS[lang][result.tier], score=result.tier_score
+        ),
         stage=StageOut(code=result.stage, label=STAGE_LABELS[lang][result.stage]),
         segments=dict(result.segments),
         strategy=_strategy(document, result, lang),
@@ -159,7 +163,9 @@ async def classify_customers(
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     active = await current_policy(session)
     horizon = horizon_days or active.document.horizon_days
-    rows = await repository.histories_for(session, external_ids=list(dict.fromkeys(customer_ids)), as_of=as_of)
+    rows = await repository.histories_for(
+        session, external_ids=list(dict.fromkeys(customer_ids)), as_of=as_of
+    )
     unknown = [i for i, cid in enumerate(customer_ids) if cid not in rows]
     if unknown:
         if len(customer_ids) == 1:

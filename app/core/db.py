@@ -72,5 +72,5 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
     """
     conn = await session.connection()
     raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+    driver: asyncpg.Connection[Any] = raw.driver_connection
     return driver

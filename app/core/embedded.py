@@ -29,7 +29,12 @@ def start_embedded(data_dir: Path, *, cleanup: str = "stop") -> str:
 
 def to_async_url(url: str) -> str:
     """Turn any postgres:// URL into the SQLAlchemy asyncpg dialect's form."""
-    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg2://", "postgresql://", "postgres://"):
+    for prefix in (
+        "postgresql+asyncpg://",
+        "postgresql+psycopg2://",
+        "postgresql://",
+        "postgres://",
+    ):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     raise ValueError("DATABASE_URL must start with postgresql://")

@@ -39,11 +39,15 @@ class BodyLimitMiddleware:
         headers = dict(scope.get("headers", ()))
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _send_problem(send, PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes"))
+            await _send_problem(
+                send, PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes")
+            )
             return
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         has_body = declared not in (None, b"0") or b"transfer-encoding" in headers
-        if has_body and not (content_type == b"application/json" or content_type.endswith(b"+json")):
+        if has_body and not (
+            content_type == b"application/json" or content_type.endswith(b"+json")
+        ):
             await _send_problem(
                 send, UnsupportedMediaType("Send the request body as application/json")
             )
@@ -65,7 +69,9 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await _send_problem(send, PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes"))
+            await _send_problem(
+                send, PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes")
+            )
 
 
 class _TooLarge(Exception):

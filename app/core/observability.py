@@ -21,9 +21,7 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
-EVENTS_INGESTED = Counter(
-    "stratum_events_ingested_total", "Events stored", ["source"]
-)
+EVENTS_INGESTED = Counter("stratum_events_ingested_total", "Events stored", ["source"])
 EVENTS_DUPLICATE = Counter(
     "stratum_events_duplicate_total", "Events received again and not stored twice", ["source"]
 )
@@ -31,9 +29,7 @@ CLASSIFICATIONS = Counter("stratum_classifications_total", "Customers classified
 
 
 def configure_logging(level: str, *, json: bool) -> None:
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -94,7 +90,7 @@ class RequestContextMiddleware:
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            text = value.decode("latin-1")
+            text = str(value.decode("latin-1"))
             # Echo only ids that are safe in a log line and a header.
             if 0 < len(text) <= 64 and all(c.isalnum() or c in "-_." for c in text):
                 return text

@@ -38,7 +38,11 @@ def _trimmed_or_none(value: Any) -> Any:
 
 
 Text = Annotated[str, StringConstraints(max_length=512), AfterValidator(_no_nul)]
-TrimmedText = Annotated[str | None, BeforeValidator(_trimmed_or_none), AfterValidator(lambda v: v if v is None else _no_nul(v))]
+TrimmedText = Annotated[
+    str | None,
+    BeforeValidator(_trimmed_or_none),
+    AfterValidator(lambda v: v if v is None else _no_nul(v)),
+]
 
 
 def _country(value: Any) -> Any:
@@ -110,7 +114,7 @@ MAX_AMOUNT = Decimal("1e15")
 
 def _money(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise ValueError("must be a decimal amount, as a string like \"129.90\" or a number")
+        raise ValueError('must be a decimal amount, as a string like "129.90" or a number')
     try:
         # A float goes through its shortest repr, so 129.9 is 129.9, not 129.899999...
         amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value

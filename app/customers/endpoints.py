@@ -25,7 +25,10 @@ CustomerId = Annotated[
     response_model=CustomerRead,
     status_code=status.HTTP_200_OK,
     summary="Create or update a customer",
-    responses={201: {"description": "Created", "model": CustomerRead}, **problems(*AUTHED, 413, 415)},
+    responses={
+        201: {"description": "Created", "model": CustomerRead},
+        **problems(*AUTHED, 413, 415),
+    },
 )
 async def put_customer(
     customer_id: CustomerId,

@@ -26,15 +26,17 @@ class CustomerFilter:
 
 async def upsert(session: AsyncSession, *, external_id: str, values: dict[str, Any]) -> bool:
     """Create the customer or set the given fields; True when it was created."""
-    statement = insert(Customer).values(external_id=external_id, **values)
-    statement = statement.on_conflict_do_update(
+    base = insert(Customer).values(external_id=external_id, **values)
+    statement: Any = base.on_conflict_do_update(
         index_elements=[Customer.external_id],
-        set_={**{k: statement.excluded[k] for k in values}, "updated_at": func.now()},
+        set_={**{k: base.excluded[k] for k in values}, "updated_at": func.now()},
     ).returning(literal_column("(xmax = 0)").label("created"))
     return bool((await session.execute(statement)).scalar_one())
 
 
-async def get(session: AsyncSession, *, external_id: str) -> Row[Any] | None:
+async def get(
+    session: AsyncSession, *, external_id: str
+) -> Row[Customer, CurrentClassification] | None:
     statement = (
         select(Customer, CurrentClassification)
         .outerjoin(CurrentClassification, CurrentClassification.customer_id == Customer.id)
@@ -45,7 +47,7 @@ async def get(session: AsyncSession, *, external_id: str) -> Row[Any] | None:
 
 async def list_page(
     session: AsyncSession, *, filters: CustomerFilter, after: int | None, limit: int
-) -> Sequence[Row[Any]]:
+) -> Sequence[Row[Customer, CurrentClassification]]:
     statement = select(Customer, CurrentClassification).outerjoin(
         CurrentClassification, CurrentClassification.customer_id == Customer.id
     )

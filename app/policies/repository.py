@@ -16,17 +16,13 @@ _POLICY_LOCK = 4_170_002
 
 
 async def latest_version(session: AsyncSession) -> int | None:
-    result = await session.execute(
-        select(Policy.version).order_by(Policy.version.desc()).limit(1)
-    )
+    result = await session.execute(select(Policy.version).order_by(Policy.version.desc()).limit(1))
     return result.scalar_one_or_none()
 
 
 async def get(session: AsyncSession, *, version: int) -> Row[Any] | None:
     result = await session.execute(
-        select(Policy.version, Policy.document, Policy.created_at).where(
-            Policy.version == version
-        )
+        select(Policy.version, Policy.document, Policy.created_at).where(Policy.version == version)
     )
     return result.first()
 

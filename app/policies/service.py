@@ -70,9 +70,7 @@ async def replace(session: AsyncSession, *, document: PolicyDocument) -> ActiveP
                 for c in missing
             ],
         )
-    version = await repository.insert_next(
-        session, document=document.model_dump(mode="json")
-    )
+    version = await repository.insert_next(session, document=document.model_dump(mode="json"))
     changed: dict[str, Decimal] = {}
     for currency in in_use:
         rate = document.rate(currency)

@@ -27,7 +27,9 @@ async def test_put_creates_then_updates(client: httpx.AsyncClient, writer: dict[
     assert updated.json()["email"] == "buyer@acme.example"
 
 
-async def test_get_unknown_is_404_problem(client: httpx.AsyncClient, reader: dict[str, str]) -> None:
+async def test_get_unknown_is_404_problem(
+    client: httpx.AsyncClient, reader: dict[str, str]
+) -> None:
     response = await client.get("/v1/customers/nobody", headers=reader)
     assert response.status_code == 404
     assert response.headers["content-type"] == PROBLEM
@@ -57,16 +59,16 @@ async def test_put_rejects_bad_fields(
     assert missing.status_code == 404
 
 
-async def test_bad_customer_id_is_rejected(client: httpx.AsyncClient, writer: dict[str, str]) -> None:
+async def test_bad_customer_id_is_rejected(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
     response = await client.put("/v1/customers/has space", json={}, headers=writer)
     assert response.status_code == 422
     too_long = await client.put("/v1/customers/" + "x" * 129, json={}, headers=writer)
     assert too_long.status_code == 422
 
 
-async def test_auth_and_scopes(
-    client: httpx.AsyncClient, reader: dict[str, str]
-) -> None:
+async def test_auth_and_scopes(client: httpx.AsyncClient, reader: dict[str, str]) -> None:
     assert (await client.get("/v1/customers")).status_code == 401
     bad = {"Authorization": "Bearer sk_000000000000_nope"}
     assert (await client.get("/v1/customers", headers=bad)).status_code == 401
@@ -75,7 +77,9 @@ async def test_auth_and_scopes(
     assert forbidden.headers["content-type"] == PROBLEM
 
 
-async def test_list_filters_and_paginates(client: httpx.AsyncClient, writer: dict[str, str]) -> None:
+async def test_list_filters_and_paginates(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
     for i in range(5):
         country = "DE" if i % 2 == 0 else "FR"
         await client.put(f"/v1/customers/c-{i}", json={"country": country}, headers=writer)
@@ -106,9 +110,7 @@ async def test_delete_erases_everything(
     assert (await client.get("/v1/customers/c-9", headers=writer)).status_code == 404
     assert (await client.delete("/v1/customers/c-9", headers=writer)).status_code == 404
     dump = await session.execute(
-        text(
-            "SELECT count(*) FROM customers c WHERE c::text ILIKE '%wang%'"
-        )
+        text("SELECT count(*) FROM customers c WHERE c::text ILIKE '%wang%'")
     )
     assert dump.scalar_one() == 0
 
@@ -117,7 +119,9 @@ async def test_problem_shapes_for_framework_errors(
     client: httpx.AsyncClient, writer: dict[str, str]
 ) -> None:
     not_json = await client.put(
-        "/v1/customers/c-1", content=b"{oops", headers={**writer, "content-type": "application/json"}
+        "/v1/customers/c-1",
+        content=b"{oops",
+        headers={**writer, "content-type": "application/json"},
     )
     assert not_json.status_code == 400
     assert not_json.headers["content-type"] == PROBLEM
