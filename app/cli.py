@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -46,6 +47,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # this process does.
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python
+    # (not the default handler) lets atexit stop the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "app.asgi:app",
         host=args.host,
