@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.apikeys.service import KeyCache
-from app.core import handlers
+from app.core import handlers, openapi
 from app.core.db import create_engine, create_sessionmaker, resolve_database_url
 from app.core.health import router as health_router
 from app.core.limits import BodyLimitMiddleware
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.settings = settings
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     handlers.install(app)
+    openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
