@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.apikeys.service import KeyCache
+from app.classification.endpoints import router as classification_router
 from app.core import handlers, openapi
 from app.core.db import create_engine, create_sessionmaker, resolve_database_url
 from app.core.health import router as health_router
@@ -60,4 +61,5 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(events_router)
     app.include_router(webhooks_router)
     app.include_router(policy_router)
+    app.include_router(classification_router)
     return app

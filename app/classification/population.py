@@ -8,6 +8,7 @@ before `as_of`.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -125,7 +126,9 @@ async def fit(
     outcomes = await repository.outcomes(
         session, ids=[c.id for c in train.customers], start=start, end=cutoff, stride=stride
     )
-    return fit_model(
+    # The optimiser is CPU-bound; a thread keeps the event loop answering meanwhile.
+    return await asyncio.to_thread(
+        fit_model,
         train.histories,
         outcomes,
         current.histories,

@@ -308,7 +308,7 @@ _CATALOGUE: list[tuple[Any, ...]] = [
 ]
 
 
-def default_document(*, home_country: str | None = None) -> dict[str, Any]:
+def default_document(*, home_country: str = "CN") -> dict[str, Any]:
     strategies = []
     for code, tier, stage, segment, priority, cadence, labels, en, zh in _CATALOGUE:
         strategies.append(

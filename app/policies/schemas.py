@@ -90,7 +90,10 @@ class PolicyDocument(_Strict):
         default_factory=dict,
         description="Value of one unit of each currency in the base currency.",
     )
-    home_country: CountryCode | None = None
+    home_country: CountryCode | None = Field(
+        default="CN",
+        description="The seller's home country; `segments.geography` is judged against it.",
+    )
     horizon_days: int = Field(default=180, ge=7, le=1095)
     min_population: int = Field(
         default=200,
