@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +11,7 @@ from fastapi import FastAPI
 
 from app.apikeys.service import KeyCache
 from app.classification.endpoints import router as classification_router
+from app.classification.warmup import keep_warm
 from app.core import handlers, openapi
 from app.core.db import create_engine, create_sessionmaker, resolve_database_url
 from app.core.health import router as health_router
@@ -39,9 +42,18 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         url = database_url or resolve_database_url(settings)
         app.state.engine = create_engine(url, settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        warmer = (
+            asyncio.create_task(keep_warm(app.state.sessionmaker))
+            if settings.warm_models
+            else None
+        )
         try:
             yield
         finally:
+            if warmer is not None:
+                warmer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await warmer
             await app.state.engine.dispose()
 
     app = FastAPI(

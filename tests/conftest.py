@@ -32,6 +32,7 @@ def settings(database_url: str) -> Settings:
         log_json=False,
         webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
         max_body_bytes=2 * 1024 * 1024,
+        warm_models=False,
     )
 
 

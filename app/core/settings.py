@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     api_key_cache_seconds: float = 5.0
+    # Fit today's population model in the background at start and after midnight UTC.
+    warm_models: bool = True
 
 
 @lru_cache
