@@ -134,7 +134,7 @@ def stages(
             recency > at_risk_after,
             (h.order_days <= 1) & (recency <= rules.new_max_days),
             h.order_days <= 1,
-            loyal & ~won_back,
+            loyal,
         ],
         ["prospect", "churned", "at_risk", "new", "at_risk", "loyal"],
         default="returning",

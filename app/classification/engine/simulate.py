@@ -18,6 +18,8 @@ class Simulation:
     def histories(self, cutoff: float) -> Histories:
         """Every customer acquired by `cutoff`, summarised as of it."""
         seen = self.times[:, 0] <= cutoff
+        if not seen.any():
+            return _no_histories()
         times = np.where(self.times[seen] <= cutoff, self.times[seen], np.nan)
         spends = np.where(np.isnan(times), 0.0, self.spends[seen])
         orders = np.sum(~np.isnan(times), axis=1).astype(np.int64)
@@ -65,6 +67,27 @@ class Simulation:
         )
 
 
+def _no_histories() -> Histories:
+    ints = np.zeros(0, dtype=np.int64)
+    floats = np.zeros(0)
+    names = Histories.__dataclass_fields__
+    return Histories(
+        **{name: ints if name in _INT_FIELDS else floats for name in names}  # type: ignore[arg-type]
+    )
+
+
+_INT_FIELDS = {
+    "orders",
+    "order_days",
+    "refund_count",
+    "inquiries",
+    "interactions",
+    "recent_contacts",
+    "feedback_count",
+    "negative_feedback",
+}
+
+
 def simulate(
     customers: int,
     *,
@@ -91,13 +114,13 @@ def simulate(
     alive = np.ones(customers, dtype=bool)
     current = start.copy()
     while True:
-        # Dropout happens right after a purchase (the first one included).
-        alive &= rng.uniform(size=customers) >= drop
         current = current + rng.exponential(1.0, customers) / np.maximum(rate, 1e-12)
         alive &= current <= end
         if not alive.any() or len(columns) > 2000:
             break
         columns.append(np.where(alive, current, np.nan))
+        # BG/NBD: a customer may drop out after any repeat purchase.
+        alive &= rng.uniform(size=customers) >= drop
     times = np.stack(columns, axis=1)
     spends = rng.gamma(p, 1.0, times.shape) / nu[:, None]
     spends = np.where(np.isnan(times), 0.0, spends)
