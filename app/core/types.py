@@ -112,19 +112,17 @@ PastTimestamp = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_n
 MAX_AMOUNT = Decimal("1e15")
 
 
-def _money(value: Any) -> Any:
+def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError('must be a decimal amount, as a string like "129.90" or a number')
     try:
         # A float goes through its shortest repr, so 129.9 is 129.9, not 129.899999...
-        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except InvalidOperation as exc:
         raise ValueError("is not a decimal number") from exc
     if not amount.is_finite():
         raise ValueError("must be a finite number")
-    if amount < 0:
-        raise ValueError("must not be negative")
-    if amount >= MAX_AMOUNT:
+    if abs(amount) >= MAX_AMOUNT:
         raise ValueError("is too large")
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -6:
@@ -132,7 +130,19 @@ def _money(value: Any) -> Any:
     return amount
 
 
+def _signed_money(value: Any) -> Any:
+    return _decimal(value)
+
+
+def _money(value: Any) -> Any:
+    amount = _decimal(value)
+    if amount < 0:
+        raise ValueError("must not be negative")
+    return amount
+
+
 Money = Annotated[Decimal, BeforeValidator(_money)]
+SignedMoney = Annotated[Decimal, BeforeValidator(_signed_money)]
 
 MAX_ATTRIBUTES_BYTES = 16 * 1024
 
