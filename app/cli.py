@@ -137,12 +137,53 @@ def _progress_bar(description: str, *, unit: str) -> Iterator[Callable[[int, int
     try:
 
         def advance(done: int, total: int) -> None:
-            bar.total = total
+            if total:
+                bar.total = total
             bar.update(done)
 
         yield advance
     finally:
         bar.close()
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from app.core.migrate import upgrade
+    from app.events.importer import UnreadableFile, import_file
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: cannot read {path}: no such file", file=sys.stderr)
+        return 2
+    url = _database_url(settings)
+    upgrade(url)
+
+    def reject(line: int, reason: str) -> None:
+        print(f"line {line}: {reason}", file=sys.stderr)
+
+    with _progress_bar("importing", unit="lines") as advance:
+        last = 0
+
+        def progress(line: int) -> None:
+            nonlocal last
+            if line - last >= 1000:
+                advance(line - last, 0)
+                last = line
+
+        try:
+            summary = _with_session(
+                url,
+                settings,
+                lambda s: import_file(
+                    s, path=path, kind=args.kind, reject=reject, progress=progress
+                ),
+            )
+        except UnreadableFile as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(summary.line())
+    return 1 if summary.rejected else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = apikey_commands.add_parser("revoke", help="revoke a key by its prefix")
     revoke.add_argument("prefix")
     apikey.set_defaults(handler=cmd_apikey)
+
+    load = commands.add_parser("import", help="load a CSV or JSON Lines export")
+    load.add_argument("file")
+    load.add_argument("--kind", choices=["customers", "events"], default=None)
+    load.set_defaults(handler=cmd_import)
 
     recompute = commands.add_parser(
         "recompute", help="classify every customer and store the result (with change history)"
