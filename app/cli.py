@@ -224,7 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.core.observability import configure_logging
+
     args = build_parser().parse_args(argv)
     settings = get_settings()
+    # Logs go to stderr: stdout carries only what a command promises (a key, a summary).
+    configure_logging(settings.log_level, json=settings.log_json)
     code: int = args.handler(args, settings)
     return code

@@ -73,4 +73,8 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     driver: asyncpg.Connection[Any] = raw.driver_connection
+    if not driver.is_in_transaction():
+        # SQLAlchemy begins its transaction lazily, on its own first statement; without
+        # one, raw statements would each commit on their own.
+        await conn.exec_driver_sql("SELECT 1")
     return driver
