@@ -94,6 +94,12 @@ def _rfc3339(value: Any) -> Any:
     return parsed
 
 
+def parse_time_any(text: str) -> datetime:
+    """An RFC 3339 time with an offset, past or future."""
+    parsed: datetime = _rfc3339(text)
+    return parsed
+
+
 def parse_time(text: str) -> datetime:
     """An RFC 3339 time from the command line, validated like API input."""
     parsed: datetime = _rfc3339(text)
