@@ -32,7 +32,7 @@ class TierPolicy(_Strict):
     high: Decimal = Field(default=Decimal("0.8"), ge=0, allow_inf_nan=False)
     mid: Decimal = Field(default=Decimal("0.5"), ge=0, allow_inf_nan=False)
     margin_weight: float = Field(default=0.5, ge=0, le=10, allow_inf_nan=False)
-    future_weight: float = Field(default=1.0, ge=0, le=10, allow_inf_nan=False)
+    future_weight: float = Field(default=3.0, ge=0, le=10, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> TierPolicy:
