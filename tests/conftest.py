@@ -8,10 +8,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.apikeys import service as apikeys
+from app.classification.service import _engine_policies as engine_policies
 from app.core.db import Base
 from app.core.migrate import upgrade
 from app.core.settings import Settings
 from app.main import create_app
+from app.policies import service as policies
 from tests.support.database import test_database
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -73,6 +75,8 @@ async def _clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     async with app.state.engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
     app.state.key_cache.clear()
+    policies.forget()
+    engine_policies.clear()
 
 
 async def _key(session: AsyncSession, scopes: list[str]) -> dict[str, str]:

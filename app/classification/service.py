@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,14 +34,18 @@ from app.policies.service import ActivePolicy, current_policy
 CENTS = Decimal("0.01")
 
 
-@lru_cache(maxsize=32)
-def _engine_policy_cached(version: int, document_json: str) -> EnginePolicy:
-    document = PolicyDocument.model_validate_json(document_json)
-    return to_engine_policy(document)
+_engine_policies: dict[int, EnginePolicy] = {}
 
 
 def engine_policy(active: ActivePolicy) -> EnginePolicy:
-    return _engine_policy_cached(active.version, active.document.model_dump_json())
+    """The engine's view of a policy version (versions never change, so cache by number)."""
+    cached = _engine_policies.get(active.version)
+    if cached is None:
+        cached = to_engine_policy(active.document)
+        if len(_engine_policies) > 32:
+            _engine_policies.clear()
+        _engine_policies[active.version] = cached
+    return cached
 
 
 def to_engine_policy(document: PolicyDocument) -> EnginePolicy:

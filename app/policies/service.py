@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,11 +24,27 @@ class ActivePolicy:
 
 # Versions never change once written, so a parsed version can be kept for good.
 _parsed: dict[int, ActivePolicy] = {}
+# Which version is newest is asked again after this long: the hot path skips a query,
+# and another process's PUT is seen within the second.
+LATEST_TTL = 1.0
+_latest: tuple[float, int] | None = None
+
+
+def forget() -> None:
+    """Drop what this process remembers (after a PUT here, or when tables are emptied)."""
+    global _latest
+    _latest = None
+    _parsed.clear()
 
 
 async def current_policy(session: AsyncSession) -> ActivePolicy:
     """The newest policy version; the default one is written on first use."""
+    global _latest
+    if _latest is not None and _latest[0] > time.monotonic():
+        return await policy_version(session, version=_latest[1])
     version = await repository.latest_version(session)
+    if version is not None:
+        _latest = (time.monotonic() + LATEST_TTL, version)
     if version is None:
         await repository.insert_first(session, document=default_document())
         await session.commit()
@@ -78,4 +95,5 @@ async def replace(session: AsyncSession, *, document: PolicyDocument) -> ActiveP
             changed[currency] = rate
     await repository.rebase_amounts(session, rates=changed)
     await session.commit()
+    forget()
     return await policy_version(session, version=version)

@@ -13,6 +13,7 @@ import numpy as np
 
 from app.classification.engine.features import (
     COUNT_COLUMNS,
+    Summary,
     churn_features,
     summarise,
     usual_interval,
@@ -35,13 +36,17 @@ STAGES = np.array(["prospect", "new", "returning", "loyal", "at_risk", "churned"
 
 
 def expected_orders_and_revenue(
-    h: Histories, model: PopulationModel
+    h: Histories,
+    model: PopulationModel,
+    *,
+    s: Summary | None = None,
+    standard: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
-    s = summarise(h)
+    s = s if s is not None else summarise(h)
     btyd = model.btyd
     horizon = model.horizon_days
     if model.calibrated:
-        standard = _standard(h, model)
+        standard = standard if standard is not None else _standard(h, s, model)
         orders = predict(np.asarray(model.count_coef), standard[:, COUNT_COLUMNS], family="poisson")
     else:
         orders = btyd.expected_purchases(s.x, s.t_x, s.T, horizon)
@@ -65,8 +70,7 @@ def expected_orders_and_revenue(
     return orders, revenue
 
 
-def _standard(h: Histories, model: PopulationModel) -> FloatArray:
-    s = summarise(h)
+def _standard(h: Histories, s: Summary, model: PopulationModel) -> FloatArray:
     features = churn_features(
         h, s, model.btyd, horizon=model.horizon_days, population_interval=model.typical_interval
     )
@@ -76,11 +80,19 @@ def _standard(h: Histories, model: PopulationModel) -> FloatArray:
     return result
 
 
-def churn_probability(h: Histories, model: PopulationModel) -> FloatArray:
+def churn_probability(
+    h: Histories,
+    model: PopulationModel,
+    *,
+    s: Summary | None = None,
+    standard: FloatArray | None = None,
+) -> FloatArray:
     """P(no order in the horizon): the calibrated regression, or BG/NBD alone."""
     if model.calibrated:
-        return predict(np.asarray(model.churn_coef), _standard(h, model), family="logistic")
-    s = summarise(h)
+        s = s if s is not None else summarise(h)
+        standard = standard if standard is not None else _standard(h, s, model)
+        return predict(np.asarray(model.churn_coef), standard, family="logistic")
+    s = s if s is not None else summarise(h)
     p = model.btyd.p_no_purchase(s.x, s.t_x, s.T, model.horizon_days)
     # Never-buyers: an exponential waiting time at a tenth of the typical buying rate.
     prospect = np.exp(-0.1 * model.horizon_days / model.typical_interval)
@@ -109,11 +121,11 @@ def _tiers(scores: FloatArray, values: FloatArray, policy: EnginePolicy) -> np.n
 
 
 def stages(
-    h: Histories, model: PopulationModel, policy: EnginePolicy
+    h: Histories, model: PopulationModel, policy: EnginePolicy, *, s: Summary | None = None
 ) -> tuple[np.ndarray[Any, Any], FloatArray, np.ndarray[Any, Any]]:
     """Stage codes, each customer's usual interval, and the won-back flags."""
     rules = policy.stage
-    s = summarise(h)
+    s = s if s is not None else summarise(h)
     interval = usual_interval(s, model.typical_interval)
     recency = np.nan_to_num(s.recency, nan=0.0)
     at_risk_after = np.maximum(rules.min_at_risk_days, rules.at_risk_multiple * interval)
@@ -151,13 +163,16 @@ def classify(
     h = histories
     if len(h) == 0:
         return []
-    orders_ahead, revenue_ahead = expected_orders_and_revenue(h, model)
-    churn = np.clip(churn_probability(h, model), 0.0, 1.0)
+    # The summary and the standardised features are computed once for every use below.
+    s = summarise(h)
+    standard = _standard(h, s, model) if model.calibrated else None
+    orders_ahead, revenue_ahead = expected_orders_and_revenue(h, model, s=s, standard=standard)
+    churn = np.clip(churn_probability(h, model, s=s, standard=standard), 0.0, 1.0)
     values = value_of(h, revenue_ahead, policy)
     scores = tier_scores(values, h, model)
     tiers = np.where(h.orders > 0, _tiers(scores, values, policy), "low")
-    stage, interval, won_back = stages(h, model, policy)
-    p_alive = model.btyd.p_alive(*_btyd_inputs(h))
+    stage, interval, won_back = stages(h, model, policy, s=s)
+    p_alive = model.btyd.p_alive(s.x, s.t_x, s.T)
 
     results = []
     for i, profile in enumerate(profiles):
@@ -199,11 +214,6 @@ def classify(
             )
         )
     return results
-
-
-def _btyd_inputs(h: Histories) -> tuple[FloatArray, FloatArray, FloatArray]:
-    s = summarise(h)
-    return s.x, s.t_x, s.T
 
 
 def _int(values: IntArray, i: int) -> int:
