@@ -44,9 +44,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.engine = create_engine(url, settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         warmer = (
-            asyncio.create_task(keep_warm(app.state.sessionmaker))
-            if settings.warm_models
-            else None
+            asyncio.create_task(keep_warm(app.state.sessionmaker)) if settings.warm_models else None
         )
         try:
             yield
