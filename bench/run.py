@@ -244,7 +244,29 @@ def run_size(customers: int, *, workers: int, ingest_events: int, heavy: bool) -
                 rows += heavy_suite(server)
             if ingest_events:
                 rows += ingest_suite(server, url, ingest_events)
+            rows.append(recompute_row(url, customers))
     return rows
+
+
+def recompute_row(url: str, customers: int) -> Row:
+    """`python -m app recompute`: every customer classified and stored, one transaction."""
+    from bench.server import _env
+
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "recompute"],
+        env=_env(url),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    return (
+        f"recompute all ({customers:,}+ customers), CLI",
+        f"{seconds:.1f} s wall, {customers / seconds:,.0f} customers/s",
+        out.stdout.strip()[:60],
+        "",
+    )
 
 
 def main() -> None:
