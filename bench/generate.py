@@ -46,6 +46,17 @@ CURRENCY = {
 INDUSTRIES = ["retail", "machinery", "textiles", "electronics", "food", "chemicals", "logistics"]
 SIZES = ["micro", "small", "medium", "large", "enterprise"]
 EPOCH = datetime(2023, 1, 1, tzinfo=UTC)
+# The columns event_records() fills, in its order.
+EVENT_COLUMNS = [
+    "event_id",
+    "customer_id",
+    "type",
+    "occurred_at",
+    "amount",
+    "currency",
+    "amount_base",
+    "rating",
+]
 SPAN_DAYS = 1400.0
 
 
@@ -197,16 +208,7 @@ async def copy_into(url: str, data: Dataset) -> None:
             await conn.copy_records_to_table(
                 "events",
                 records=event_records(data, ids),
-                columns=[
-                    "event_id",
-                    "customer_id",
-                    "type",
-                    "occurred_at",
-                    "amount",
-                    "currency",
-                    "amount_base",
-                    "rating",
-                ],
+                columns=EVENT_COLUMNS,
             )
         await conn.execute("ANALYZE customers; ANALYZE events")
     finally:

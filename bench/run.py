@@ -24,7 +24,14 @@ from typing import Any
 
 import asyncpg
 
-from bench.generate import api_event, copy_into, event_records, generate, heavy_customer
+from bench.generate import (
+    EVENT_COLUMNS,
+    api_event,
+    copy_into,
+    event_records,
+    generate,
+    heavy_customer,
+)
 from bench.server import Server, fresh_database, running
 
 Row = tuple[str, str, str, str]
@@ -151,16 +158,7 @@ async def _copy_rate(url: str, records: list[tuple[Any, ...]]) -> float:
         await conn.copy_records_to_table(
             "events",
             records=records,
-            columns=[
-                "event_id",
-                "customer_id",
-                "type",
-                "occurred_at",
-                "amount",
-                "currency",
-                "amount_base",
-                "rating",
-            ],
+            columns=EVENT_COLUMNS,
         )
         return len(records) / (time.perf_counter() - started)
     finally:

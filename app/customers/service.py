@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification.models import CurrentClassification
@@ -67,6 +69,13 @@ async def list_customers(
     rows = await repository.list_page(
         session, filters=filters, after=decode_cursor(cursor), limit=limit
     )
+    return customer_page(rows, limit=limit)
+
+
+def customer_page(
+    rows: Sequence[Row[Customer, CurrentClassification]], *, limit: int
+) -> Page[CustomerRead]:
+    """A page from up to limit + 1 rows ordered by id: the extra row means there is more."""
     items = [to_read(customer, stored) for customer, stored in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
     return Page[CustomerRead](items=items, next_cursor=next_cursor)

@@ -12,7 +12,7 @@ from app.classification.models import CurrentClassification
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.problems import Conflict, NotFound
 from app.customers.schemas import CustomerRead
-from app.customers.service import to_read
+from app.customers.service import customer_page
 from app.policies.schemas import STAGES, TIERS
 from app.policies.service import current_policy
 from app.segments import repository
@@ -71,9 +71,7 @@ async def members(
     rows = await repository.members(
         session, condition=condition, after=decode_cursor(cursor), limit=limit
     )
-    items = [to_read(customer, stored) for customer, stored in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
-    return Page[CustomerRead](items=items, next_cursor=next_cursor)
+    return customer_page(rows, limit=limit)
 
 
 def _read(segment: Segment) -> SegmentRead:

@@ -1,30 +1,15 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import httpx
 
 from app.apikeys.service import parse_scopes
-
-
-def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "STRATUM_LOG_LEVEL": "WARNING"}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+from tests.support.cli import run_cli
 
 
 async def test_create_prints_only_a_working_key(
     database_url: str, client: httpx.AsyncClient
 ) -> None:
-    result = _cli(database_url, "apikey", "create", "--name", "crm", "--scopes", "read,write")
+    result = run_cli(database_url, "apikey", "create", "--name", "crm", "--scopes", "read,write")
     assert result.returncode == 0
     key = result.stdout.strip()
     assert result.stdout == key + "\n"
@@ -33,17 +18,17 @@ async def test_create_prints_only_a_working_key(
     assert (await client.get("/v1/customers", headers=headers)).status_code == 200
     assert (await client.get("/v1/policy", headers=headers)).status_code == 403
 
-    listed = _cli(database_url, "apikey", "list")
+    listed = run_cli(database_url, "apikey", "list")
     assert "crm" in listed.stdout and key not in listed.stdout
     prefix = key.split("_")[1]
-    assert _cli(database_url, "apikey", "revoke", prefix).returncode == 0
+    assert run_cli(database_url, "apikey", "revoke", prefix).returncode == 0
     client_app = client._transport.app  # type: ignore[attr-defined]
     client_app.state.key_cache.clear()
     assert (await client.get("/v1/customers", headers=headers)).status_code == 401
 
 
 def test_bad_scopes_exit_2(database_url: str) -> None:
-    result = _cli(database_url, "apikey", "create", "--name", "x", "--scopes", "root")
+    result = run_cli(database_url, "apikey", "create", "--name", "x", "--scopes", "root")
     assert result.returncode == 2
     assert result.stdout == ""
     assert "scopes" in result.stderr
@@ -60,5 +45,5 @@ def test_parse_scopes() -> None:
 
 
 def test_migrate_is_idempotent(database_url: str) -> None:
-    assert _cli(database_url, "migrate").returncode == 0
-    assert _cli(database_url, "migrate").returncode == 0
+    assert run_cli(database_url, "migrate").returncode == 0
+    assert run_cli(database_url, "migrate").returncode == 0

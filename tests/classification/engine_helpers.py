@@ -9,21 +9,10 @@ import numpy as np
 
 from app.classification.engine import PopulationModel, fit_model
 from app.classification.engine.simulate import simulate
-from app.classification.engine.types import EnginePolicy, Histories
+from app.classification.engine.types import INT_FIELDS, EnginePolicy, Histories
 from app.classification.service import to_engine_policy
 from app.policies.default import default_document
 from app.policies.schemas import PolicyDocument
-
-_INTS = {
-    "orders",
-    "order_days",
-    "refund_count",
-    "inquiries",
-    "interactions",
-    "recent_contacts",
-    "feedback_count",
-    "negative_feedback",
-}
 
 
 def policy(**changes: Any) -> EnginePolicy:
@@ -56,7 +45,10 @@ def history(**fields: Any) -> Histories:
     }
     row.update(fields)
     return Histories(
-        **{k: np.asarray([v], dtype=np.int64 if k in _INTS else np.float64) for k, v in row.items()}
+        **{
+            k: np.asarray([v], dtype=np.int64 if k in INT_FIELDS else np.float64)
+            for k, v in row.items()
+        }
     )
 
 

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.support.cli import run_cli
 
 T = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -29,18 +28,6 @@ async def _orders(
     assert response.status_code == 200
 
 
-def _recompute(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "STRATUM_LOG_LEVEL": "WARNING"}
-    return subprocess.run(
-        [sys.executable, "-m", "app", "recompute", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 async def test_recompute_stores_classifications_and_changes(
     database_url: str, client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
 ) -> None:
@@ -48,7 +35,7 @@ async def test_recompute_stores_classifications_and_changes(
     await _orders(client, writer, "once", [400])
     await client.put("/v1/customers/lead", json={"country": "CN"}, headers=writer)
 
-    first = _recompute(database_url, "--as-of", "2026-06-01T00:00:00Z")
+    first = run_cli(database_url, "recompute", "--as-of", "2026-06-01T00:00:00Z")
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("classified 3 customers")
     assert "tier changed 3, stage changed 3" in first.stdout
@@ -68,7 +55,7 @@ async def test_recompute_stores_classifications_and_changes(
     assert listed.json()["items"][0]["classification"]["stage"] == "churned"
 
     # Two months of silence later the weekly buyer is at risk; only that is a change.
-    later = _recompute(database_url, "--as-of", "2026-07-20T00:00:00Z")
+    later = run_cli(database_url, "recompute", "--as-of", "2026-07-20T00:00:00Z")
     assert later.returncode == 0, later.stderr
     assert "stage changed 1" in later.stdout
     history = (
@@ -83,6 +70,6 @@ async def test_recompute_stores_classifications_and_changes(
 
 
 def test_recompute_rejects_bad_time(database_url: str) -> None:
-    result = _recompute(database_url, "--as-of", "2026-06-01")
+    result = run_cli(database_url, "recompute", "--as-of", "2026-06-01")
     assert result.returncode == 2
     assert result.stdout == ""

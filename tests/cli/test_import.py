@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.support.cli import run_cli
 
 EVENTS_CSV = """event_id,customer_id,type,occurred_at,amount,currency,margin,rating,channel,attributes
 o-1,c-1,order,2026-01-02T10:00:00Z,129.90,EUR,20,,web,"{""sku"": ""A-1""}"
@@ -26,24 +25,12 @@ not json
 """
 
 
-def _run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "STRATUM_LOG_LEVEL": "WARNING"}
-    return subprocess.run(
-        [sys.executable, "-m", "app", "import", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 async def test_events_csv_stores_valid_rows_and_names_rejects(
     database_url: str, tmp_path: Path, session: AsyncSession
 ) -> None:
     path = tmp_path / "events.csv"
     path.write_text(EVENTS_CSV)
-    result = _run(database_url, str(path))
+    result = run_cli(database_url, "import", str(path))
     assert result.returncode == 1
     assert result.stdout == "imported 2, duplicates 0, rejected 3\n"
     rejected = result.stderr.strip().splitlines()
@@ -52,14 +39,14 @@ async def test_events_csv_stores_valid_rows_and_names_rejects(
     stored = (await session.execute(text("SELECT event_id FROM events ORDER BY 1"))).scalars()
     assert list(stored) == ["f-1", "o-1"]
 
-    again = _run(database_url, str(path))
+    again = run_cli(database_url, "import", str(path))
     assert again.stdout == "imported 0, duplicates 2, rejected 3\n"
 
 
 async def test_customers_jsonl(database_url: str, tmp_path: Path, session: AsyncSession) -> None:
     path = tmp_path / "customers.jsonl"
     path.write_text(CUSTOMERS_JSONL)
-    result = _run(database_url, str(path))
+    result = run_cli(database_url, "import", str(path))
     assert result.returncode == 1
     assert result.stdout == "imported 2, duplicates 0, rejected 3\n"
     assert [line.split(":")[0] for line in result.stderr.splitlines()] == [
@@ -75,7 +62,7 @@ async def test_customers_jsonl(database_url: str, tmp_path: Path, session: Async
     assert tuple(row) == ("Acme", "DE", "a@b.example")
     clean = tmp_path / "clean.ndjson"
     clean.write_text('{"customer_id": "c-1", "name": "Acme"}\n')
-    again = _run(database_url, str(clean), "--kind", "customers")
+    again = run_cli(database_url, "import", str(clean), "--kind", "customers")
     assert (again.returncode, again.stdout) == (0, "imported 0, duplicates 1, rejected 0\n")
 
 
@@ -89,7 +76,7 @@ def test_unreadable_files_exit_2(
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
-    result = _run(database_url, str(path))
+    result = run_cli(database_url, "import", str(path))
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.startswith("error:")

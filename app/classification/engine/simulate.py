@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.classification.engine.types import FloatArray, Histories, Outcomes
+from app.classification.engine.types import INT_FIELDS, FloatArray, Histories, Outcomes
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +72,8 @@ def _no_histories() -> Histories:
     floats = np.zeros(0)
     names = Histories.__dataclass_fields__
     return Histories(
-        **{name: ints if name in _INT_FIELDS else floats for name in names}  # type: ignore[arg-type]
+        **{name: ints if name in INT_FIELDS else floats for name in names}  # type: ignore[arg-type]
     )
-
-
-_INT_FIELDS = {
-    "orders",
-    "order_days",
-    "refund_count",
-    "inquiries",
-    "interactions",
-    "recent_contacts",
-    "feedback_count",
-    "negative_feedback",
-}
 
 
 def simulate(

@@ -53,6 +53,21 @@ class Histories:
         return int(self.orders.shape[0])
 
 
+# The integer columns of Histories; every other column is a float.
+INT_FIELDS = frozenset(
+    {
+        "orders",
+        "order_days",
+        "refund_count",
+        "inquiries",
+        "interactions",
+        "recent_contacts",
+        "feedback_count",
+        "negative_feedback",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcomes:
     """What each customer of a training cohort did in the horizon after its cut-off."""
