@@ -45,6 +45,17 @@ TrimmedText = Annotated[
 ]
 
 
+def at_most(limit: int) -> AfterValidator:
+    """A length limit for optional text (Field(max_length) would be applied to None too)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return value
+
+    return AfterValidator(check)
+
+
 def _country(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be an ISO 3166-1 alpha-2 country code such as 'DE'")

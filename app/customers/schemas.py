@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.core.types import Attributes, CountryCode, PastTimestamp, TrimmedText
+from app.core.types import Attributes, CountryCode, PastTimestamp, TrimmedText, at_most
 
 CustomerType = Literal["individual", "business"]
 Role = Literal["end_customer", "distributor"]
@@ -39,7 +39,7 @@ def _lower(value: Any) -> Any:
 
 Email = Annotated[TrimmedText, AfterValidator(_email)]
 Phone = Annotated[TrimmedText, AfterValidator(_phone)]
-ShortText = Annotated[TrimmedText, Field(max_length=256)]
+ShortText = Annotated[TrimmedText, at_most(256)]
 
 
 class CustomerFields(BaseModel):
@@ -53,7 +53,7 @@ class CustomerFields(BaseModel):
     country: CountryCode | None = None
     customer_type: Annotated[CustomerType | None, BeforeValidator(_lower)] = None
     role: Annotated[Role | None, BeforeValidator(_lower)] = None
-    industry: Annotated[TrimmedText, Field(max_length=128)] = None
+    industry: Annotated[TrimmedText, at_most(128)] = None
     company_size: Annotated[CompanySize | None, BeforeValidator(_lower)] = None
     created_at: PastTimestamp | None = Field(
         default=None, description="When the customer relationship began (RFC 3339)."

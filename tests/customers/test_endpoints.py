@@ -45,6 +45,7 @@ async def test_get_unknown_is_404_problem(
         ({"created_at": "2026-03-01T10:00:00"}, "created_at"),
         ({"attributes": "text"}, "attributes"),
         ({"name": "a\x00b"}, "name"),
+        ({"name": "x" * 257}, "name"),
         ({"unknown_field": 1}, "unknown_field"),
     ],
 )
@@ -146,3 +147,14 @@ async def test_health_ready_metrics(client: httpx.AsyncClient) -> None:
     assert (await client.get("/readyz")).status_code == 200
     metrics = await client.get("/metrics")
     assert "stratum_http_requests_total" in metrics.text
+
+
+async def test_explicit_nulls_clear_fields(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    await client.put("/v1/customers/c-5", json={"name": "A", "industry": "food"}, headers=writer)
+    cleared = await client.put(
+        "/v1/customers/c-5", json={"name": None, "industry": None, "phone": None}, headers=writer
+    )
+    assert cleared.status_code == 200
+    assert (cleared.json()["name"], cleared.json()["industry"]) == (None, None)
