@@ -43,6 +43,7 @@ async def classify_one(
         as_of=as_of,
         horizon_days=horizon_days,
         lang=language(accept_language),
+        single=True,
     )
     return items[0]
 

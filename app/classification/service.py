@@ -161,8 +161,12 @@ async def classify_customers(
     as_of: datetime | None,
     horizon_days: int | None,
     lang: str,
+    single: bool = False,
 ) -> list[ClassificationOut]:
-    """Classifications in the order asked; every id must name a known customer."""
+    """Classifications in the order asked; every id must name a known customer.
+
+    An unknown id is a 404 for the single-customer endpoint, a 422 naming it in a batch.
+    """
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     active = await current_policy(session)
     horizon = horizon_days or active.document.horizon_days
@@ -171,7 +175,7 @@ async def classify_customers(
     )
     unknown = [i for i, cid in enumerate(customer_ids) if cid not in rows]
     if unknown:
-        if len(customer_ids) == 1:
+        if single:
             raise NotFound(f"No customer '{customer_ids[0]}'")
         raise Invalid(
             f"{len(unknown)} unknown customer id(s)",
@@ -193,5 +197,5 @@ async def classify_customers(
         )
         for c, res in zip(batch.customers, results, strict=True)
     }
-    CLASSIFICATIONS.labels("single" if len(customer_ids) == 1 else "batch").inc(len(customer_ids))
+    CLASSIFICATIONS.labels("single" if single else "batch").inc(len(customer_ids))
     return [by_id[cid] for cid in customer_ids]

@@ -86,4 +86,4 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": text[status], "content": PROBLEM} for status in statuses}
 
 
-AUTHED = (401, 403, 422)
+AUTHED = (400, 401, 403, 422)

@@ -186,3 +186,15 @@ async def test_unknown_customer_and_auth(client: httpx.AsyncClient, reader: dict
         headers=reader,
     )
     assert too_many.status_code == 422
+
+
+async def test_batch_of_one_unknown_is_422(
+    client: httpx.AsyncClient, reader: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/v1/classifications/batch", json={"customer_ids": ["ghost"]}, headers=reader
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "customer_ids[0]", "message": "no customer 'ghost'", "index": 0}
+    ]
