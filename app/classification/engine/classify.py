@@ -20,7 +20,7 @@ from app.classification.engine.features import (
 )
 from app.classification.engine.model import PopulationModel, value_of
 from app.classification.engine.regression import predict
-from app.classification.engine.segments import segments_for
+from app.classification.engine.segments import rfm_groups, segments_for
 from app.classification.engine.strategy import pick_strategy
 from app.classification.engine.types import (
     Classification,
@@ -173,6 +173,8 @@ def classify(
     tiers = np.where(h.orders > 0, _tiers(scores, values, policy), "low")
     stage, interval, won_back = stages(h, model, policy, s=s)
     p_alive = model.btyd.p_alive(s.x, s.t_x, s.T)
+    groups = rfm_groups(h, model)
+    recency = np.nan_to_num(h.last_order_age, nan=0.0)
 
     results = []
     for i, profile in enumerate(profiles):
@@ -183,6 +185,7 @@ def classify(
             model,
             policy,
             stage=str(stage[i]),
+            rfm_group=str(groups[i]),
             won_back=bool(won_back[i]),
             p_alive=float(p_alive[i]),
             tier=str(tiers[i]),
@@ -205,6 +208,7 @@ def classify(
                     i,
                     model,
                     stage=str(stage[i]),
+                    recency=float(recency[i]),
                     interval=float(interval[i]),
                     churn=float(churn[i]),
                     score=float(scores[i]),
@@ -226,6 +230,7 @@ def _reasons(
     model: PopulationModel,
     *,
     stage: str,
+    recency: float,
     interval: float,
     churn: float,
     score: float,
@@ -233,7 +238,6 @@ def _reasons(
     segments: dict[str, object],
 ) -> tuple[Reason, ...]:
     reasons: list[Reason] = []
-    recency = float(np.nan_to_num(h.last_order_age[i], nan=0.0))
     orders = _int(h.orders, i)
     if stage == "prospect":
         contacts = _int(h.inquiries, i) + _int(h.interactions, i)

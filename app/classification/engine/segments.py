@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from app.classification.engine.model import PopulationModel
 from app.classification.engine.regions import region_of
-from app.classification.engine.types import EnginePolicy, Histories, Profile
+from app.classification.engine.types import (
+    EnginePolicy,
+    FloatArray,
+    Histories,
+    IntArray,
+    Profile,
+)
 
 # Rows: R score 5..1; columns: FM score 1..5 (Shopify's RFM groups).
 _RFM_GRID = {
@@ -19,26 +27,28 @@ _RFM_GRID = {
 _CAPABLE_SIZES = {"medium", "large", "enterprise"}
 
 
-def _quintile(value: float, cuts: tuple[float, ...], *, higher_is_better: bool) -> int:
+def _scores(values: FloatArray, cuts: tuple[float, ...], *, lower_is_better: bool) -> IntArray:
+    """Quintile scores 1-5 against the population's cut points (3 without a population)."""
     if not cuts:
-        return 3
-    rank = int(np.searchsorted(np.asarray(cuts), value, side="right"))  # 0..4
-    return rank + 1 if higher_is_better else 5 - rank
+        return np.full(values.shape, 3, dtype=np.int64)
+    edges = np.asarray(cuts)
+    if lower_is_better:
+        # Fewer days since the last order is better; ties sit on the better side.
+        return (5 - np.searchsorted(edges, values, side="left")).astype(np.int64)
+    return (np.searchsorted(edges, values, side="right") + 1).astype(np.int64)
 
 
-def rfm_group(h: Histories, i: int, model: PopulationModel) -> str:
-    if h.orders[i] == 0:
-        return "prospects"
-    # Lower recency (days since) is better: sit on the "better" side of ties.
-    recency = float(np.nan_to_num(h.last_order_age[i], nan=0.0))
-    r_cuts = model.recency_cuts
-    r = 5 - int(np.searchsorted(np.asarray(r_cuts), recency, side="left")) if r_cuts else 3
-    f = _quintile(float(h.order_days[i]), model.frequency_cuts, higher_is_better=True)
-    m = _quintile(
-        float(max(h.revenue[i] - h.refunds[i], 0.0)), model.monetary_cuts, higher_is_better=True
-    )
-    fm = min(5, max(1, int(np.floor((f + m) / 2 + 0.5))))
-    return _RFM_GRID[r][fm - 1]
+_GRID = np.array([_RFM_GRID[r] for r in (1, 2, 3, 4, 5)], dtype=object)
+
+
+def rfm_groups(h: Histories, model: PopulationModel) -> np.ndarray[Any, Any]:
+    """Shopify-style RFM group of every customer, from R and the mean of F and M."""
+    r = _scores(np.nan_to_num(h.last_order_age, nan=0.0), model.recency_cuts, lower_is_better=True)
+    f = _scores(h.order_days.astype(np.float64), model.frequency_cuts, lower_is_better=False)
+    m = _scores(np.maximum(h.revenue - h.refunds, 0.0), model.monetary_cuts, lower_is_better=False)
+    fm = np.clip(np.floor((f + m) / 2 + 0.5).astype(np.int64), 1, 5)
+    groups = _GRID[r - 1, fm - 1]
+    return np.where(h.orders > 0, groups, "prospects")
 
 
 def _feedback(h: Histories, i: int) -> str | None:
@@ -71,11 +81,12 @@ def segments_for(
     policy: EnginePolicy,
     *,
     stage: str,
+    rfm_group: str,
     won_back: bool,
     p_alive: float,
     tier: str,
 ) -> dict[str, object]:
-    segs: dict[str, object] = {"rfm_group": rfm_group(h, i, model)}
+    segs: dict[str, object] = {"rfm_group": rfm_group}
     if profile.country:
         if policy.home_country:
             segs["geography"] = (
