@@ -198,3 +198,35 @@ async def test_batch_of_one_unknown_is_422(
     assert response.json()["errors"] == [
         {"field": "customer_ids[0]", "message": "no customer 'ghost'", "index": 0}
     ]
+
+
+async def test_fit_is_reused_and_dropped_by_late_events(
+    client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
+) -> None:
+    await _seed(session, "c-1", [(40, "10"), (20, "10")])
+
+    async def fits() -> int:
+        return int(
+            (await session.execute(text("SELECT count(*) FROM population_fits"))).scalar_one()
+        )
+
+    await _classify(client, writer, "c-1", as_of=_iso(T))
+    await _classify(client, writer, "c-1", as_of=_iso(T + timedelta(hours=5)))
+    assert await fits() == 1  # one fit per UTC day of as_of
+    late = {
+        "event_id": "late-1",
+        "customer_id": "c-2",
+        "type": "order",
+        "occurred_at": _iso(T - timedelta(days=3)),
+        "amount": "5",
+    }
+    assert (
+        await client.post("/v1/events", json={"events": [late]}, headers=writer)
+    ).status_code == 200
+    assert await fits() == 0  # it covered the day of the late event
+    today = {**late, "event_id": "today-1", "occurred_at": _iso(datetime.now(UTC))}
+    await _classify(client, writer, "c-1", as_of=_iso(T))
+    assert (
+        await client.post("/v1/events", json={"events": [today]}, headers=writer)
+    ).status_code == 200
+    assert await fits() == 1  # new events after the cut-off leave the fit alone
