@@ -135,7 +135,3 @@ async def fit(
         horizon_days=float(horizon_days),
         policy=policy,
     )
-
-
-def forget_all() -> None:
-    _cache.clear()

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from app.core.countries import COUNTRY_CODES
 from app.core.currencies import CURRENCY_CODES
@@ -37,7 +37,6 @@ def _trimmed_or_none(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, StringConstraints(max_length=512), AfterValidator(_no_nul)]
 TrimmedText = Annotated[
     str | None,
     BeforeValidator(_trimmed_or_none),
@@ -123,7 +122,6 @@ def _not_future(value: datetime) -> datetime:
     return value
 
 
-Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
 PastTimestamp = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_not_future)]
 
 MAX_AMOUNT = Decimal("1e15")
@@ -179,5 +177,3 @@ def _attributes(value: Any) -> Any:
 
 
 Attributes = Annotated[dict[str, Any], BeforeValidator(_attributes)]
-
-Limit = Annotated[int, Field(ge=1, le=1000, description="Page size (1-1000)")]
