@@ -1,7 +1,12 @@
 """Every table, imported in one place so Alembic sees the whole schema."""
 
 from app.apikeys.models import ApiKey
-from app.classification.models import ClassificationChange, CurrentClassification, PopulationFit
+from app.classification.models import (
+    ClassificationChange,
+    CurrentClassification,
+    HistorySnapshot,
+    PopulationFit,
+)
 from app.core.db import Base
 from app.customers.models import Customer
 from app.events.models import Event
@@ -16,6 +21,7 @@ __all__ = [
     "CurrentClassification",
     "Customer",
     "Event",
+    "HistorySnapshot",
     "Policy",
     "PopulationFit",
     "Segment",

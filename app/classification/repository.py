@@ -8,14 +8,14 @@ classification as of T.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import numpy as np
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification.engine.types import Histories, Outcomes, Profile
@@ -32,8 +32,10 @@ SELECT c.id, c.external_id, c.country, c.customer_type, c.role, c.industry, c.co
        a.revenue, a.refunds, a.refund_count, a.margin,
        g.max_gap, g.last_gap,
        a.inquiries, a.interactions, a.recent_contacts,
-       a.feedback_count, a.rating_mean, a.negative_feedback
+       a.feedback_count, a.rating_mean, a.negative_feedback,
+       a.first_event_at, a.rating_sum, c.created_at, {snapshot_columns}
   FROM customers c
+ {snapshot_join}
  CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE type = 'order') AS orders,
            min(occurred_at) FILTER (WHERE type = 'order') AS first_order_at,
@@ -50,11 +52,12 @@ SELECT c.id, c.external_id, c.country, c.customer_type, c.role, c.industry, c.co
            ) AS recent_contacts,
            count(*) FILTER (WHERE type = 'feedback' AND rating IS NOT NULL) AS feedback_count,
            avg(rating) FILTER (WHERE type = 'feedback')::float8 AS rating_mean,
+           sum(rating) FILTER (WHERE type = 'feedback') AS rating_sum,
            count(*) FILTER (WHERE type = 'feedback' AND rating <= 4) AS negative_feedback,
            min(occurred_at) AS first_event_at,
            max(occurred_at) AS last_event_at
       FROM events e
-     WHERE e.customer_id = c.id AND e.occurred_at <= $1::timestamptz
+     WHERE e.customer_id = c.id AND e.occurred_at > {start} AND e.occurred_at <= $1::timestamptz
  ) a
   LEFT JOIN LATERAL (
     -- Gaps between distinct UTC order days: the customer's own purchase rhythm.
@@ -64,13 +67,53 @@ SELECT c.id, c.external_id, c.country, c.customer_type, c.role, c.industry, c.co
       FROM (SELECT d, d - lag(d) OVER (ORDER BY d) AS gap
               FROM (SELECT DISTINCT (occurred_at AT TIME ZONE 'UTC')::date AS d
                       FROM events e
-                     WHERE e.customer_id = c.id AND e.occurred_at <= $1::timestamptz
-                       AND e.type = 'order') days) gaps
+                     WHERE e.customer_id = c.id AND e.occurred_at > {start}
+                       AND e.occurred_at <= $1::timestamptz AND e.type = 'order') days) gaps
      WHERE gap IS NOT NULL
  ) g ON a.orders > 1
  WHERE {where}
  ORDER BY c.id
 """
+
+_WHOLE_HISTORY = {
+    "start": "'-infinity'::timestamptz",
+    "snapshot_join": "",
+    "snapshot_columns": "NULL::timestamptz AS snap_upto, NULL::text AS snap_summary",
+}
+# A snapshot made earlier in as_of's UTC day covers everything before that day: only the
+# events since are aggregated, and the 90-day contact count is read apart.
+_FROM_SNAPSHOT = {
+    "start": "coalesce(s.upto, '-infinity'::timestamptz)",
+    "snapshot_join": "LEFT JOIN history_snapshots s ON s.customer_id = c.id"
+    " AND s.upto <= $1::timestamptz AND s.upto > $1::timestamptz - interval '1 day'",
+    "snapshot_columns": """s.upto AS snap_upto, s.summary::text AS snap_summary,
+       CASE WHEN s.upto IS NOT NULL THEN (
+           SELECT count(*) FROM events r
+            WHERE r.customer_id = c.id AND r.type IN ('inquiry', 'interaction')
+              AND r.occurred_at > $1::timestamptz - interval '90 days'
+              AND r.occurred_at <= $1::timestamptz) END AS snap_recent_contacts""",
+}
+# Histories longer than this get a daily snapshot.
+SNAPSHOT_MIN_EVENTS = 1000
+_SNAPSHOT_FIELDS = (
+    "orders",
+    "order_days",
+    "first_order_at",
+    "last_order_at",
+    "last_event_at",
+    "first_event_at",
+    "revenue",
+    "refunds",
+    "refund_count",
+    "margin",
+    "max_gap",
+    "last_gap",
+    "inquiries",
+    "interactions",
+    "feedback_count",
+    "rating_sum",
+    "negative_feedback",
+)
 
 _BY_EXTERNAL_IDS = "c.external_id = ANY($2::text[])"
 _BY_ID_RANGE = "c.id > $2 AND c.id <= $3"
@@ -121,7 +164,7 @@ def _float(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def to_batch(rows: Sequence[asyncpg.Record], *, as_of: datetime) -> HistoryBatch:
+def to_batch(rows: Sequence[Mapping[str, Any]], *, as_of: datetime) -> HistoryBatch:
     """Rows of a history query as plain customers plus the engine's arrays."""
     customers = [
         CustomerHistory(
@@ -179,12 +222,104 @@ def to_batch(rows: Sequence[asyncpg.Record], *, as_of: datetime) -> HistoryBatch
 
 async def histories_for(
     session: AsyncSession, *, external_ids: Sequence[str], as_of: datetime
-) -> dict[str, tuple[asyncpg.Record, int]]:
+) -> dict[str, tuple[Mapping[str, Any], int]]:
     """History rows of the named customers as of T, keyed by external id."""
     conn = await raw_connection(session)
-    sql = _HISTORY_SQL.format(where=_BY_EXTERNAL_IDS)
-    rows = await conn.fetch(sql, as_of, list(external_ids))
+    sql = _HISTORY_SQL.format(where=_BY_EXTERNAL_IDS, **_FROM_SNAPSHOT)
+    rows: list[Mapping[str, Any]] = list(await conn.fetch(sql, as_of, list(external_ids)))
+    rows = [_with_snapshot(r) if r["snap_upto"] is not None else r for r in rows]
+    long_histories = [
+        r["external_id"]
+        for r in rows
+        if r["snap_upto"] is None and _event_count(r) >= SNAPSHOT_MIN_EVENTS
+    ]
+    if long_histories:
+        await _save_snapshots(conn, external_ids=long_histories, as_of=as_of)
+        session.info["commit_needed"] = True
     return {r["external_id"]: (r, i) for i, r in enumerate(rows)}
+
+
+def _event_count(row: Mapping[str, Any]) -> int:
+    return int(
+        row["orders"]
+        + row["refund_count"]
+        + row["inquiries"]
+        + row["interactions"]
+        + row["feedback_count"]
+    )
+
+
+async def _save_snapshots(conn: Any, *, external_ids: list[str], as_of: datetime) -> None:
+    """Aggregate these customers up to the start of as_of's UTC day, for later requests."""
+    upto = as_of.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if upto < datetime.now(UTC) - timedelta(days=1):
+        return  # only "today" is asked for again and again
+    sql = _HISTORY_SQL.format(where=_BY_EXTERNAL_IDS, **_WHOLE_HISTORY)
+    rows = await conn.fetch(sql, upto, external_ids)
+    await conn.executemany(
+        "INSERT INTO history_snapshots (customer_id, upto, summary) VALUES ($1, $2, $3::jsonb)"
+        " ON CONFLICT (customer_id) DO UPDATE SET upto = EXCLUDED.upto, summary = EXCLUDED.summary",
+        [(r["id"], upto, _encode({k: r[k] for k in _SNAPSHOT_FIELDS})) for r in rows],
+    )
+
+
+def _encode(summary: dict[str, Any]) -> str:
+    return orjson.dumps(
+        {k: str(v) if isinstance(v, Decimal) else v for k, v in summary.items()}
+    ).decode()
+
+
+def _with_snapshot(tail: Mapping[str, Any]) -> dict[str, Any]:
+    """The whole history: the snapshot (before its day) plus the events since (that day)."""
+    snap = orjson.loads(tail["snap_summary"])
+    row = dict(tail)
+
+    def moment(value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+    for key in (
+        "orders",
+        "refund_count",
+        "inquiries",
+        "interactions",
+        "feedback_count",
+        "negative_feedback",
+    ):
+        row[key] = snap[key] + tail[key]
+    row["revenue"] = Decimal(snap["revenue"]) + tail["revenue"]
+    row["refunds"] = Decimal(snap["refunds"]) + tail["refunds"]
+    margins = [Decimal(snap["margin"])] if snap["margin"] is not None else []
+    if tail["margin"] is not None:
+        margins.append(tail["margin"])
+    row["margin"] = sum(margins) if margins else None
+    row["first_order_at"] = moment(snap["first_order_at"]) or tail["first_order_at"]
+    row["last_order_at"] = tail["last_order_at"] or moment(snap["last_order_at"])
+    row["last_event_at"] = tail["last_event_at"] or moment(snap["last_event_at"])
+    first_event = moment(snap["first_event_at"]) or tail["first_event_at"]
+    created = tail["created_at"]
+    row["first_seen_at"] = (
+        min(m for m in (created, first_event) if m) if (created or first_event) else None
+    )
+    rating_sum = (snap["rating_sum"] or 0) + (tail["rating_sum"] or 0)
+    row["rating_mean"] = rating_sum / row["feedback_count"] if row["feedback_count"] else None
+    row["recent_contacts"] = tail["snap_recent_contacts"]
+    row["order_days"], row["max_gap"], row["last_gap"] = (
+        snap["order_days"],
+        snap["max_gap"],
+        snap["last_gap"],
+    )
+    if tail["orders"] and snap["orders"]:
+        # The tail lies within one UTC day, after every order of the snapshot.
+        today = tail["last_order_at"].astimezone(UTC).date()
+        before = datetime.fromisoformat(snap["last_order_at"]).astimezone(UTC).date()
+        if today > before:
+            gap = float((today - before).days)
+            row["order_days"] = snap["order_days"] + 1
+            row["max_gap"] = max(snap["max_gap"] or 0.0, gap)
+            row["last_gap"] = gap
+    elif tail["orders"]:
+        row["order_days"], row["max_gap"], row["last_gap"] = tail["order_days"], None, None
+    return row
 
 
 async def histories_in_range(
@@ -192,7 +327,7 @@ async def histories_in_range(
 ) -> HistoryBatch:
     """Histories of the customers with internal ids in (after, upto], as of T."""
     conn = await raw_connection(session)
-    sql = _HISTORY_SQL.format(where=_BY_ID_RANGE)
+    sql = _HISTORY_SQL.format(where=_BY_ID_RANGE, **_WHOLE_HISTORY)
     rows = await conn.fetch(sql, as_of, after, upto)
     return to_batch(rows, as_of=as_of)
 
@@ -209,7 +344,7 @@ async def id_bounds(session: AsyncSession) -> tuple[int, int]:
 async def population(session: AsyncSession, *, as_of: datetime, stride: int) -> HistoryBatch:
     """Histories of a fixed 1-in-`stride` sample of the customers that existed at T."""
     conn = await raw_connection(session)
-    sql = _HISTORY_SQL.format(where=_SAMPLE)
+    sql = _HISTORY_SQL.format(where=_SAMPLE, **_WHOLE_HISTORY)
     rows = await conn.fetch(sql, as_of, stride)
     return to_batch(rows, as_of=as_of)
 

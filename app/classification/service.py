@@ -197,5 +197,7 @@ async def classify_customers(
         )
         for c, res in zip(batch.customers, results, strict=True)
     }
+    if session.info.pop("commit_needed", False):
+        await session.commit()
     CLASSIFICATIONS.labels("single" if single else "batch").inc(len(customer_ids))
     return [by_id[cid] for cid in customer_ids]
