@@ -81,17 +81,12 @@ _WHOLE_HISTORY = {
     "snapshot_columns": "NULL::timestamptz AS snap_upto, NULL::text AS snap_summary",
 }
 # A snapshot made earlier in as_of's UTC day covers everything before that day: only the
-# events since are aggregated, and the 90-day contact count is read apart.
+# events since are aggregated.
 _FROM_SNAPSHOT = {
     "start": "coalesce(s.upto, '-infinity'::timestamptz)",
     "snapshot_join": "LEFT JOIN history_snapshots s ON s.customer_id = c.id"
     " AND s.upto <= $1::timestamptz AND s.upto > $1::timestamptz - interval '1 day'",
-    "snapshot_columns": """s.upto AS snap_upto, s.summary::text AS snap_summary,
-       CASE WHEN s.upto IS NOT NULL THEN (
-           SELECT count(*) FROM events r
-            WHERE r.customer_id = c.id AND r.type IN ('inquiry', 'interaction')
-              AND r.occurred_at > $1::timestamptz - interval '90 days'
-              AND r.occurred_at <= $1::timestamptz) END AS snap_recent_contacts""",
+    "snapshot_columns": "s.upto AS snap_upto, s.summary::text AS snap_summary",
 }
 # Histories longer than this get a daily snapshot.
 SNAPSHOT_MIN_EVENTS = 1000
@@ -227,7 +222,7 @@ async def histories_for(
     conn = await raw_connection(session)
     sql = _HISTORY_SQL.format(where=_BY_EXTERNAL_IDS, **_FROM_SNAPSHOT)
     rows: list[Mapping[str, Any]] = list(await conn.fetch(sql, as_of, list(external_ids)))
-    rows = [_with_snapshot(r) if r["snap_upto"] is not None else r for r in rows]
+    rows = [_with_snapshot(r, as_of=as_of) if r["snap_upto"] is not None else r for r in rows]
     long_histories = [
         r["external_id"]
         for r in rows
@@ -256,11 +251,42 @@ async def _save_snapshots(conn: Any, *, external_ids: list[str], as_of: datetime
         return  # only "today" is asked for again and again
     sql = _HISTORY_SQL.format(where=_BY_EXTERNAL_IDS, **_WHOLE_HISTORY)
     rows = await conn.fetch(sql, upto, external_ids)
+    contacts = await _recent_contacts(conn, ids=[r["id"] for r in rows], upto=upto)
     await conn.executemany(
         "INSERT INTO history_snapshots (customer_id, upto, summary) VALUES ($1, $2, $3::jsonb)"
         " ON CONFLICT (customer_id) DO UPDATE SET upto = EXCLUDED.upto, summary = EXCLUDED.summary",
-        [(r["id"], upto, _encode({k: r[k] for k in _SNAPSHOT_FIELDS})) for r in rows],
+        [
+            (
+                r["id"],
+                upto,
+                _encode({**{k: r[k] for k in _SNAPSHOT_FIELDS}, "contacts": contacts[r["id"]]}),
+            )
+            for r in rows
+        ],
     )
+
+
+async def _recent_contacts(conn: Any, *, ids: list[int], upto: datetime) -> dict[int, list[int]]:
+    """Times (epoch microseconds) of contacts in the 91 days before `upto`: enough to count
+    the 90 days before any as_of of that day exactly."""
+    found: dict[int, list[int]] = {i: [] for i in ids}
+    rows = await conn.fetch(
+        "SELECT customer_id, occurred_at FROM events WHERE customer_id = ANY($1::bigint[])"
+        " AND type IN ('inquiry', 'interaction') AND occurred_at > $2::timestamptz - interval"
+        " '91 days' AND occurred_at <= $2::timestamptz",
+        ids,
+        upto,
+    )
+    for r in rows:
+        found[r["customer_id"]].append(_micros(r["occurred_at"]))
+    return found
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _encode(summary: dict[str, Any]) -> str:
@@ -269,7 +295,7 @@ def _encode(summary: dict[str, Any]) -> str:
     ).decode()
 
 
-def _with_snapshot(tail: Mapping[str, Any]) -> dict[str, Any]:
+def _with_snapshot(tail: Mapping[str, Any], *, as_of: datetime) -> dict[str, Any]:
     """The whole history: the snapshot (before its day) plus the events since (that day)."""
     snap = orjson.loads(tail["snap_summary"])
     row = dict(tail)
@@ -302,7 +328,10 @@ def _with_snapshot(tail: Mapping[str, Any]) -> dict[str, Any]:
     )
     rating_sum = (snap["rating_sum"] or 0) + (tail["rating_sum"] or 0)
     row["rating_mean"] = rating_sum / row["feedback_count"] if row["feedback_count"] else None
-    row["recent_contacts"] = tail["snap_recent_contacts"]
+    window_start = _micros(as_of - timedelta(days=90))
+    row["recent_contacts"] = tail["recent_contacts"] + sum(
+        1 for t in snap["contacts"] if t > window_start
+    )
     row["order_days"], row["max_gap"], row["last_gap"] = (
         snap["order_days"],
         snap["max_gap"],
