@@ -224,11 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from asyncpg import PostgresError
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     from app.core.observability import configure_logging
 
     args = build_parser().parse_args(argv)
     settings = get_settings()
     # Logs go to stderr: stdout carries only what a command promises (a key, a summary).
     configure_logging(settings.log_level, json=settings.log_json)
-    code: int = args.handler(args, settings)
+    try:
+        code: int = args.handler(args, settings)
+    except (OSError, OperationalError, InterfaceError, PostgresError) as exc:
+        print(f"error: the database is not reachable: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return code

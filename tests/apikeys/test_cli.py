@@ -47,3 +47,10 @@ def test_parse_scopes() -> None:
 def test_migrate_is_idempotent(database_url: str) -> None:
     assert run_cli(database_url, "migrate").returncode == 0
     assert run_cli(database_url, "migrate").returncode == 0
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    result = run_cli("postgresql://postgres@127.0.0.1:1/nowhere", "migrate")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the database is not reachable")
+    assert "Traceback" not in result.stderr
