@@ -81,14 +81,19 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 
 
+# Compiled once: re.fullmatch(str, ...) looks its pattern up in a cache on every call,
+# which doubled the cost of each event's timestamp on the ingest hot path.
+_RFC3339_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
 def _rfc3339(value: Any) -> Any:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
         text = value.strip()
-        if not re.fullmatch(
-            r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", text
-        ):
+        if not _RFC3339_RE.fullmatch(text):
             raise ValueError("must be an RFC 3339 time with an offset, e.g. 2026-03-01T10:00:00Z")
         try:
             parsed = datetime.fromisoformat(text.replace("z", "Z"))

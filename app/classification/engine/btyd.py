@@ -1,8 +1,10 @@
 """BG/NBD repeat-purchase model (Fader, Hardie & Lee 2005, "Counting Your Customers the
-Easy Way"), in days, vectorised over customers.
+Easy Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2)), in days.
 
-x = repeat purchases (distinct order days - 1), t_x = day of the last purchase measured
-from the first, T = days from the first purchase to the cut-off.
+x = repeat purchases (distinct order days - 1), t_x = time of the last purchase measured
+from the first, T = time from the first purchase to the cut-off. While active, a
+customer buys at rate lambda ~ Gamma(r, alpha); after each repeat purchase they drop out
+with probability p ~ Beta(a, b).
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from app.classification.engine.types import FloatArray
 
-# Weakly informative defaults: a purchase every ~2 months on average, with dropout
-# after a handful of purchases; used when a population is too small to fit.
-PRIOR = (0.6, 40.0, 0.8, 3.0)
+# Weakly informative defaults in days: a purchase every ~two months while active and
+# a one-in-five chance of dropping out after each purchase. The centre of the prior
+# that keeps small populations' fits finite, and the model when there is no data.
+PRIOR: tuple[float, float, float, float] = (0.6, 40.0, 0.8, 3.0)
+# Standard deviation of the log-normal prior on each parameter: weak, so a few hundred
+# customers already outweigh it.
+PRIOR_LOG_SD = 2.0
+_LOG_BOUNDS = [(-7.0, 5.0), (-5.0, 12.0), (-7.0, 7.0), (-7.0, 9.0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,96 +34,179 @@ class BGNBD:
     a: float
     b: float
 
+    @property
+    def params(self) -> tuple[float, float, float, float]:
+        return (self.r, self.alpha, self.a, self.b)
+
     def log_likelihood(self, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
-        """Per-customer log-likelihood, eq. (6) of the paper in log space."""
-        r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        shared = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-        alive = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dead = np.where(
-                x > 0,
-                betaln(a + 1, b + x - 1) - betaln(a, b) - (r + x) * np.log(alpha + t_x),
-                -np.inf,
-            )
-        result: FloatArray = shared + np.logaddexp(alive, dead)
-        return result
+        """Per-customer log-likelihood, FHL (2005) eq. 6, in log space."""
+        return _log_likelihood(np.asarray(self.params), x, t_x, T)[0]
 
     def p_alive(self, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
-        """P(still active at T | history), eq. (12)."""
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            log_ratio = (
+        """P(still active at T | x, t_x, T), FHL (2005) eq. 12."""
+        odds = np.exp(np.minimum(self.log_dead_odds(x, t_x, T), 700.0))
+        result: FloatArray = 1.0 / (1.0 + odds)
+        return result
+
+    def log_dead_odds(self, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
+        """log of a/(b+x-1) * ((alpha+T)/(alpha+t_x))^(r+x), the odds of having dropped
+        out (FHL 2005 eq. 12); -inf with no repeat purchase, as no dropout can have
+        happened yet."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = (
                 np.log(self.a)
-                - np.log(self.b + x - 1)
+                - np.log(self.b + x - 1.0)
                 + (self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + t_x))
             )
-            odds = np.where(x > 0, np.exp(np.minimum(log_ratio, 700.0)), 0.0)
-        result: FloatArray = 1.0 / (1.0 + odds)
+        result: FloatArray = np.where(x > 0, value, -np.inf)
         return result
 
     def p_no_purchase(
         self, x: FloatArray, t_x: FloatArray, T: FloatArray, horizon: float
     ) -> FloatArray:
-        """P(no purchase in (T, T + horizon] | history).
+        """P(no purchase in (T, T + horizon] | x, t_x, T).
 
-        Dead customers buy nothing; an alive one with rate lambda ~ Gamma(r + x, alpha + T)
-        (the posterior) buys nothing with probability E[exp(-lambda h)], and may also drop
-        out after a purchase, which this bound ignores (a dropout only happens after a
-        purchase, so it cannot prevent the first one).
+        A BG/NBD customer drops out only right after a purchase, so one silent over the
+        horizon is either already inactive, or active and drew no Poisson event:
+        P(dead) + P(alive) * E[exp(-lambda * horizon)], with the posterior
+        lambda | alive, x, T ~ Gamma(r + x, alpha + T) (FHL 2005, sec. 5), whose Laplace
+        transform is ((alpha + T) / (alpha + T + horizon))^(r + x).
         """
         alive = self.p_alive(x, t_x, T)
-        silent_if_alive = np.exp(
-            (self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + T + horizon))
+        log_silent = (self.r + x) * (
+            np.log(self.alpha + T) - np.log(self.alpha + T + max(horizon, 0.0))
         )
-        result: FloatArray = (1.0 - alive) + alive * silent_if_alive
+        result: FloatArray = 1.0 - alive * -np.expm1(log_silent)
         return result
 
     def expected_purchases(
         self, x: FloatArray, t_x: FloatArray, T: FloatArray, horizon: float
     ) -> FloatArray:
-        """E[purchases in (T, T + horizon] | history], eq. (10)."""
-        r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        if a <= 1.0:
-            # Eq. (10) needs a > 1; the rate x P(alive) is the first-order alternative.
-            fallback: FloatArray = self.p_alive(x, t_x, T) * (r + x) / (alpha + T) * horizon
-            return fallback
-        z = horizon / (alpha + T + horizon)
+        """E[purchases in (T, T + horizon] | x, t_x, T], FHL (2005) eq. 10.
+
+        The Gaussian hypergeometric factor is evaluated after Euler's transformation,
+        2F1(a, b; c; z) = (1 - z)^(c-a-b) 2F1(c-a, c-b; c; z), which leaves only the
+        small parameters (a + b - 1 - r, a - 1) in the numerator: stable for customers
+        with many purchases where the textbook form overflows.
+        """
+        r, alpha, b = self.r, self.alpha, self.b
+        # Eq. 10 has a removable singularity at a = 1.
+        a = self.a if abs(self.a - 1.0) > 1e-4 else 1.0 + 1e-4
+        t = max(horizon, 0.0)
+        z = t / (alpha + T + t)
+        c = a + b + x - 1.0
+        p_alive = self.p_alive(x, t_x, T)
         with np.errstate(all="ignore"):
-            hyp = hyp2f1(r + x, b + x, a + b + x - 1, z)
-            term = 1.0 - np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + horizon))) * hyp
-            value = (a + b + x - 1) / (a - 1) * term * self.p_alive(x, t_x, T)
-        simple = self.p_alive(x, t_x, T) * (r + x) / (alpha + T) * horizon
-        ok = np.isfinite(value) & (value >= 0)
-        result: FloatArray = np.where(ok, value, simple)
+            euler = (
+                c / (a - 1.0) * (1.0 - (1.0 - z) ** (a - 1.0) * hyp2f1(c - r - x, a - 1.0, c, z))
+            )
+            value = euler * p_alive
+        # An active customer buys at most at the posterior mean rate over the horizon.
+        ceiling = p_alive * (r + x) / (alpha + T) * t
+        ok = np.isfinite(value) & (value >= 0.0) & (value <= ceiling * (1.0 + 1e-9) + 1e-12)
+        if not bool(np.all(ok)):
+            value = np.where(ok, value, self._approximate(x, T, t, p_alive))
+        result: FloatArray = np.minimum(np.maximum(value, 0.0), ceiling)
+        return result
+
+    def _approximate(
+        self, x: FloatArray, T: FloatArray, t: float, p_alive: FloatArray
+    ) -> FloatArray:
+        # For the rare extreme inputs where the series fails: the BG process's expected
+        # count (1 - exp(-lambda p t)) / p at the posterior means of lambda and p.
+        rate = (self.r + x) / (self.alpha + T)
+        p = self.a / (self.a + self.b + x)
+        result: FloatArray = p_alive * -np.expm1(-rate * p * t) / p
         return result
 
 
+def _log_likelihood(
+    params: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, *, gradient: bool = False
+) -> tuple[FloatArray, FloatArray | None]:
+    """FHL (2005) eq. 6 per customer and, optionally, its gradient in the log-parameters.
+
+    ll = A + log(exp(B1) + [x > 0] exp(B2)) with
+    A  = ln G(r+x) - ln G(r) + r ln alpha,
+    B1 = ln B(a, b+x) - ln B(a, b) - (r+x) ln(alpha+T),
+    B2 = ln B(a+1, b+x-1) - ln B(a, b) - (r+x) ln(alpha+t_x).
+    """
+    r, alpha, a, b = (float(v) for v in params)
+    repeat = x > 0
+    log_alpha_T = np.log(alpha + T)
+    log_alpha_tx = np.log(alpha + t_x)
+    base = betaln(a, b)
+    shared = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    b1 = betaln(a, b + x) - base - (r + x) * log_alpha_T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b2 = np.where(repeat, betaln(a + 1.0, b + x - 1.0) - base - (r + x) * log_alpha_tx, -np.inf)
+    mix = np.logaddexp(b1, b2)
+    ll: FloatArray = shared + mix
+    if not gradient:
+        return ll, None
+    w1 = np.exp(b1 - mix)
+    w2 = 1.0 - w1
+    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x)
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * log_alpha_T - w2 * log_alpha_tx
+    d_alpha = r / alpha - (r + x) * (w1 / (alpha + T) + w2 / (alpha + t_x))
+    d_a = w1 * (psi_ab - psi_abx) + w2 * (digamma(a + 1.0) - digamma(a) + psi_ab - psi_abx)
+    with np.errstate(invalid="ignore"):
+        d_b2 = np.where(repeat, digamma(np.maximum(b + x - 1.0, 1e-12)), 0.0)
+    psi_b = digamma(b)
+    d_b = w1 * (digamma(b + x) - psi_abx - psi_b + psi_ab) + w2 * (d_b2 - psi_abx - psi_b + psi_ab)
+    # d/d(log theta) = theta * d/d(theta)
+    grad = np.stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b], axis=1)
+    return ll, grad
+
+
 def fit_bgnbd(
-    x: FloatArray, t_x: FloatArray, T: FloatArray, *, start: tuple[float, ...] = PRIOR
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    *,
+    prior: tuple[float, float, float, float] = PRIOR,
 ) -> BGNBD | None:
-    """Maximum likelihood over log-parameters; None when the optimiser does not converge."""
-    if x.size == 0:
+    """Maximum a posteriori fit over log-parameters (L-BFGS-B, analytic gradient).
+
+    The likelihood is FHL (2005) eq. 6; a weak log-normal prior around `prior` keeps
+    degenerate populations (nobody repeats, everybody repeats daily) finite and
+    shrinks small ones. None if there is nothing to fit or the optimiser fails.
+    """
+    keep = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T) & (T >= 0) & (x >= 0)
+    if not bool(keep.any()):
         return None
-    # Customers with the same (x, t_x, T) share a likelihood term: fit on unique rows.
-    rows = np.stack([x, np.round(t_x, 2), np.round(T, 2)], axis=1)
+    # Customers with the same (x, t_x, T) share a likelihood term; rounding the ages to
+    # whole days (rates are per day) makes most one-time buyers share one.
+    rows = np.stack([x[keep], np.round(np.minimum(t_x[keep], T[keep])), np.round(T[keep])], axis=1)
     unique, counts = np.unique(rows, axis=0, return_counts=True)
     ux, ut, uT = unique[:, 0], unique[:, 1], unique[:, 2]
     weights = counts.astype(np.float64)
+    total = float(weights.sum())
+    centre = np.log(np.asarray(prior, dtype=np.float64))
+    precision = 1.0 / (PRIOR_LOG_SD**2)
 
-    def objective(theta: FloatArray) -> float:
-        model = BGNBD(*np.exp(theta))
-        ll = model.log_likelihood(ux, ut, uT)
-        if not np.all(np.isfinite(ll)):
-            return 1e300
-        # A faint pull towards the prior keeps degenerate populations finite.
-        penalty = 1e-3 * float(np.sum((theta - np.log(PRIOR)) ** 2))
-        return float(-np.dot(weights, ll) / weights.sum()) + penalty
+    def objective(theta: FloatArray) -> tuple[float, FloatArray]:
+        ll, grad = _log_likelihood(np.exp(theta), ux, ut, uT, gradient=True)
+        assert grad is not None
+        value = -(
+            float(weights @ ll) - 0.5 * precision * float((theta - centre) @ (theta - centre))
+        )
+        g = -(weights @ grad - precision * (theta - centre))
+        if not (np.isfinite(value) and np.all(np.isfinite(g))):
+            return 1e300, np.zeros_like(theta)
+        return value / total, g / total
 
-    result = minimize(
-        objective,
-        np.log(np.asarray(start, dtype=np.float64)),
-        method="L-BFGS-B",
-        bounds=[(-8.0, 8.0), (-6.0, 10.0), (-8.0, 8.0), (-8.0, 8.0)],
-    )
-    if not np.all(np.isfinite(result.x)):
+    try:
+        result = minimize(
+            objective,
+            centre.copy(),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=_LOG_BOUNDS,
+            options={"maxiter": 500},
+        )
+    except (ValueError, FloatingPointError):
         return None
-    return BGNBD(*(float(v) for v in np.exp(result.x)))
+    if not (np.all(np.isfinite(result.x)) and np.isfinite(result.fun) and result.fun < 1e299):
+        return None
+    r, alpha, a, b = (float(v) for v in np.exp(result.x))
+    return BGNBD(r=r, alpha=alpha, a=a, b=b)

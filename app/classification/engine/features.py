@@ -1,92 +1,156 @@
-"""From histories to model inputs: the BTYD summary and the calibrator's features."""
+"""The calibration layer's inputs: features built from histories and the BG/NBD output.
+
+Every feature is either a non-decreasing function of silence (time since the last
+order or event, with the history before it unchanged) or does not depend on silence
+at all. Together with sign-constrained coefficients that makes the churn probability
+monotone in silence by construction, and likewise expected orders can only grow with
+spend, so the value score is monotone in spend.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
 from app.classification.engine.btyd import BGNBD
-from app.classification.engine.types import FloatArray, Histories
+from app.classification.engine.regression import Sign
+from app.classification.engine.stages import usual_interval
+from app.classification.engine.summary import Summary, summarise
+from app.classification.engine.types import FloatArray
 
-# Customers without an order still get a row; these stand in for their missing numbers.
-_NO_ORDER_AGE = 0.0
+# `summarise` is re-exported: the summary is where every feature starts.
+__all__ = [
+    "BUYER_COLUMNS",
+    "PROSPECT_COLUMNS",
+    "Column",
+    "Summary",
+    "buyer_columns",
+    "prospect_columns",
+    "summarise",
+]
+
+_Z_LIMIT = 30.0
+# Quantile levels (in the cohort) at which each monotone spline bends.
+KNOT_LEVELS = (0.2, 0.4, 0.6, 0.8)
 
 
 @dataclass(frozen=True, slots=True)
-class Summary:
-    """BTYD's frequency / recency / T, in days, and spend per order (lifetimes' rfm_summary)."""
-
-    x: FloatArray  # repeat purchases (distinct order days - 1)
-    t_x: FloatArray  # first to last purchase, days
-    T: FloatArray  # first purchase to cut-off, days
-    recency: FloatArray  # last purchase to cut-off, days (NaN without orders)
-    buyer: FloatArray  # 1.0 for customers with an order
-    mean_spend: FloatArray  # net value per order
+class Column:
+    name: str
+    churn: Sign | None  # sign constraint in the churn model; None: not used there
+    count: Sign | None  # the same in the expected-orders model
 
 
-def summarise(h: Histories) -> Summary:
-    buyer = (h.orders > 0).astype(np.float64)
-    T = np.where(buyer > 0, np.nan_to_num(h.first_order_age, nan=_NO_ORDER_AGE), 0.0)
-    recency = np.where(buyer > 0, np.nan_to_num(h.last_order_age, nan=0.0), np.nan)
-    t_x = np.where(buyer > 0, np.maximum(T - np.nan_to_num(recency, nan=0.0), 0.0), 0.0)
-    x = np.maximum(h.order_days.astype(np.float64) - 1.0, 0.0)
-    # A single-day history has no span to measure.
-    t_x = np.where(x > 0, t_x, 0.0)
-    net = np.maximum(h.revenue - h.refunds, 0.0)
-    mean_spend = np.where(h.orders > 0, net / np.maximum(h.orders, 1), 0.0)
-    return Summary(x=x, t_x=t_x, T=T, recency=recency, buyer=buyer, mean_spend=mean_spend)
-
-
-def usual_interval(s: Summary, population_interval: float, *, weight: float = 1.0) -> FloatArray:
-    """The customer's own mean gap between order days, shrunk towards the population's
-    typical gap: (t_x + k * pop) / (x + k). One-time buyers get the population's."""
-    result: FloatArray = (s.t_x + weight * population_interval) / (s.x + weight)
+def btyd_logit(model: BGNBD, s: Summary, horizon: float) -> FloatArray:
+    """logit P(no purchase in the horizon) under BG/NBD, computed from log(1 - P) =
+    log P(alive) + log(1 - E[exp(-lambda h)]) so that P near 1 keeps its precision."""
+    log_dead_odds = model.log_dead_odds(s.x, s.t_x, s.T)
+    log_alive = -np.logaddexp(0.0, log_dead_odds)
+    log_silent_alive = (model.r + s.x) * (
+        np.log(model.alpha + s.T) - np.log(model.alpha + s.T + horizon)
+    )
+    with np.errstate(divide="ignore"):
+        log_buys = log_alive + np.log(-np.expm1(np.minimum(log_silent_alive, -1e-300)))
+        log_silent = np.log(-np.expm1(np.minimum(log_buys, -1e-300)))
+    result: FloatArray = np.clip(log_silent - log_buys, -_Z_LIMIT, _Z_LIMIT)
     return result
 
 
-# Feature columns and which of them may only raise churn risk (bounded coefficient).
-FEATURES = (
-    "logit_btyd_silent",  # monotone: grows with silence
-    "log_recency_ratio",  # monotone
-    "log_recency",  # monotone
-    "log_activity_age",  # monotone
-    "log_frequency",
-    "log_age",
-    "log_spend",
-    "refund_share",
-    "negative_feedback",
-    "log_recent_contacts",
-    "prospect",
+def knots_of(z: FloatArray) -> tuple[float, ...]:
+    if z.size == 0:
+        return (0.0,) * len(KNOT_LEVELS)
+    return tuple(float(k) for k in np.quantile(z, KNOT_LEVELS))
+
+
+def ramps(z: FloatArray, knots: tuple[float, ...]) -> list[FloatArray]:
+    """A piecewise-linear basis in z (linear beyond the outer knots): with coefficients
+    of one sign their sum is a monotone spline, a smooth isotonic recalibration."""
+    k = knots
+    columns = [np.minimum(z, k[0]) - k[0]]
+    columns += [np.clip(z, lo, hi) - lo for lo, hi in pairwise(k)]
+    columns.append(np.maximum(z, k[-1]) - k[-1])
+    return columns
+
+
+def silence_ratio(s: Summary, population_interval: float) -> FloatArray:
+    """log(1 + days since the last order / the customer's usual interval)."""
+    result: FloatArray = np.log1p(s.recency / usual_interval(s, population_interval))
+    return result
+
+
+def _ramp_columns(name: str, churn: Sign, count: Sign | None) -> list[Column]:
+    return [Column(f"{name}_{i}", churn=churn, count=count) for i in range(len(KNOT_LEVELS) + 1)]
+
+
+BUYER_COLUMNS: tuple[Column, ...] = (
+    *_ramp_columns("btyd_logit", churn=1, count=None),
+    *_ramp_columns("log_silence_vs_rhythm", churn=1, count=-1),
+    Column("log_btyd_expected", churn=-1, count=1),
+    Column("log_recency", churn=1, count=-1),
+    Column("log_activity_age", churn=1, count=-1),
+    Column("log_frequency", churn=0, count=0),
+    Column("log_span", churn=0, count=0),
+    Column("log_spend", churn=0, count=1),
+    Column("refund_share", churn=0, count=-1),
+    Column("log_negative_feedback", churn=0, count=0),
+    Column("log_feedback", churn=0, count=0),
+    Column("log_recent_contacts", churn=0, count=0),
+    Column("log_orders_per_day", churn=0, count=0),
 )
-MONOTONE_IN_SILENCE = (0, 1, 2, 3)
-# Expected order counts leave spend and refunds out, so that spending more can only
-# raise expected future value (count x spend per order), never lower it.
-COUNT_COLUMNS = [0, 1, 2, 3, 4, 5, 8, 9, 10]
+
+PROSPECT_COLUMNS: tuple[Column, ...] = (
+    Column("log_activity_age", churn=1, count=-1),
+    Column("log_tenure", churn=1, count=-1),
+    Column("log_inquiries", churn=0, count=0),
+    Column("log_interactions", churn=0, count=0),
+    Column("log_recent_contacts", churn=0, count=0),
+    Column("log_feedback", churn=0, count=0),
+)
 
 
-def churn_features(
-    h: Histories, s: Summary, model: BGNBD, *, horizon: float, population_interval: float
-) -> FloatArray:
-    p_silent = np.clip(model.p_no_purchase(s.x, s.t_x, s.T, horizon), 1e-6, 1 - 1e-6)
-    interval = usual_interval(s, population_interval)
-    recency = np.nan_to_num(s.recency, nan=0.0)
-    tenure = np.nan_to_num(h.tenure, nan=0.0)
-    activity = np.where(np.isnan(h.last_activity_age), tenure, h.last_activity_age)
-    refund_share = np.where(
-        h.revenue > 0, np.clip(h.refunds / np.maximum(h.revenue, 1e-9), 0, 1), 0.0
+def refund_share(s: Summary) -> FloatArray:
+    result: FloatArray = np.where(
+        s.revenue > 0, np.minimum(s.refunds / np.maximum(s.revenue, 1e-300), 1.0), 0.0
     )
-    columns = [
-        np.where(s.buyer > 0, np.log(p_silent / (1 - p_silent)), 0.0),
-        np.where(s.buyer > 0, np.log1p(recency / interval), 0.0),
-        np.where(s.buyer > 0, np.log1p(recency), 0.0),
-        np.log1p(activity),
-        np.log1p(s.x),
-        np.where(s.buyer > 0, np.log1p(s.T), np.log1p(tenure)),
-        np.log1p(s.mean_spend),
-        refund_share,
-        (h.negative_feedback > 0).astype(np.float64),
-        np.log1p(h.recent_contacts.astype(np.float64)),
-        1.0 - s.buyer,
-    ]
-    return np.stack(columns, axis=1)
+    return result
+
+
+def buyer_columns(
+    s: Summary,
+    model: BGNBD,
+    *,
+    horizon: float,
+    population_interval: float,
+    knots: tuple[float, ...],
+    silence_knots: tuple[float, ...],
+    z: FloatArray | None = None,
+) -> Iterator[FloatArray]:
+    """The BUYER_COLUMNS one at a time (meaningful for customers with an order), so a
+    prediction over a million rows never holds the whole feature matrix."""
+    z = btyd_logit(model, s, horizon) if z is None else z
+    yield from ramps(z, knots)
+    yield from ramps(silence_ratio(s, population_interval), silence_knots)
+    yield np.log(np.maximum(model.expected_purchases(s.x, s.t_x, s.T, horizon), 1e-4))
+    yield np.log1p(s.recency)
+    yield np.log1p(s.activity_age)
+    yield np.log1p(s.x)
+    yield np.log1p(s.t_x)
+    yield np.log1p(s.mean_spend)
+    yield refund_share(s)
+    yield np.log1p(s.negative)
+    yield np.log1p(s.feedback)
+    yield np.log1p(s.recent_contacts)
+    yield np.log(np.maximum(s.orders, 1.0) / np.maximum(s.order_days, 1.0))
+
+
+def prospect_columns(s: Summary) -> Iterator[FloatArray]:
+    """The PROSPECT_COLUMNS one at a time (meaningful for customers without an order)."""
+    yield np.log1p(s.activity_age)
+    yield np.log1p(s.tenure)
+    yield np.log1p(s.inquiries)
+    yield np.log1p(s.interactions)
+    yield np.log1p(s.recent_contacts)
+    yield np.log1p(s.feedback)

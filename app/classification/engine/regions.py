@@ -1,4 +1,5 @@
-"""A coarse world region for each ISO 3166-1 alpha-2 country code."""
+"""A coarse world region for each ISO 3166-1 alpha-2 country code: the trade regions
+sellers plan in, not a geography lesson."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ _REGIONS = {
     "north_america": "US CA MX GL PM BM",
     "latin_america": "AG AI AR AW BB BL BO BQ BR BS BZ CL CO CR CU CW DM DO EC FK GD GF GP GT GY "
     "HN HT JM KN KY LC MF MQ MS NI PA PE PR PY SR SV SX TC TT UY VC VE VG VI",
-    "east_asia": "CN HK MO TW JP KR KP MN",
-    "southeast_asia": "BN KH ID LA MM MY PH SG TH TL VN",
-    "south_asia": "AF BD BT IN LK MV NP PK",
-    "central_asia": "KZ KG TJ TM UZ",
+    "asia": "CN HK MO TW JP KR KP MN BN KH ID LA MM MY PH SG TH TL VN AF BD BT IN LK MV NP PK "
+    "KZ KG TJ TM UZ",
     "middle_east": "AE AM AZ BH GE IL IQ IR JO KW LB OM PS QA SA SY TR YE",
     "africa": "AO BF BI BJ BW CD CF CG CI CM CV DJ DZ EG EH ER ET GA GH GM GN GQ GW KE KM LR LS "
     "LY MA MG ML MR MU MW MZ NA NE NG RE RW SC SD SH SL SN SO SS ST SZ TD TG TN TZ UG YT ZA ZM ZW",
@@ -21,4 +20,5 @@ _BY_COUNTRY = {code: region for region, codes in _REGIONS.items() for code in co
 
 
 def region_of(country: str) -> str | None:
+    """The region of a country code (any case), or None for an unknown code."""
     return _BY_COUNTRY.get(country.upper())

@@ -1,8 +1,16 @@
-"""Small regularised GLMs fitted by L-BFGS-B: the calibration layer on top of BG/NBD."""
+"""Small regularised generalised linear models (logistic, Poisson with log link) fitted by
+L-BFGS-B with sign constraints: the supervised calibration layer's workhorse.
+
+Features are standardised inside the fit; coefficients are returned on the original
+scale, so a prediction is `intercept + features @ coef` with no stored means, and can
+be accumulated one feature column at a time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.optimize import minimize
@@ -10,58 +18,111 @@ from scipy.special import expit
 
 from app.classification.engine.types import FloatArray
 
+Family = Literal["logistic", "poisson"]
+# A sign constraint on one coefficient: +1 (>= 0), -1 (<= 0) or 0 (free).
+Sign = Literal[-1, 0, 1]
+_MAX_ETA = 30.0
+_SMALL_BATCH = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Glm:
+    """intercept + coef . features, on the features' original scale."""
+
+    intercept: float
+    coef: tuple[float, ...]
+
 
 def fit_glm(
     features: FloatArray,
     target: FloatArray,
     *,
-    family: str,
-    nonnegative: Sequence[int] = (),
-    l2: float = 1e-3,
-) -> FloatArray:
-    """Coefficients (intercept first) of a logistic or Poisson (log link) regression.
+    family: Family,
+    signs: Sequence[Sign],
+    prior_sd: float = 1.0,
+) -> Glm | None:
+    """Maximum a posteriori GLM: N(0, prior_sd^2) on each standardised coefficient
+    (ridge), a flat prior on the intercept, and sign constraints.
 
-    Coefficients listed in `nonnegative` are bounded at zero, which keeps the model
-    monotone in those features (e.g. a longer silence never lowers churn risk).
+    A sign constraint makes the prediction monotone in that feature (e.g. a longer
+    silence never lowers the churn risk), whatever the sample says. None if the
+    optimiser does not produce finite coefficients.
     """
     n, k = features.shape
-    design = np.hstack([np.ones((n, 1)), features])
+    if n == 0 or len(signs) != k:
+        return None
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    z = (features - mean) / scale
+    precision = 1.0 / (prior_sd**2 * n)
 
     def objective(beta: FloatArray) -> tuple[float, FloatArray]:
-        eta = design @ beta
+        eta = beta[0] + z @ beta[1:]
         if family == "logistic":
-            # log(1 + e^eta) - y * eta, stable for large |eta|
+            # log(1 + e^eta) - y eta, stable for any eta
             loss = np.logaddexp(0.0, eta) - target * eta
             residual = expit(eta) - target
         else:
-            eta = np.minimum(eta, 30.0)
+            eta = np.minimum(eta, _MAX_ETA)
             mu = np.exp(eta)
             loss = mu - target * eta
             residual = mu - target
-        penalty = l2 * float(beta[1:] @ beta[1:])
-        grad = design.T @ residual / n
-        grad[1:] += 2 * l2 * beta[1:]
-        return float(loss.mean()) + penalty, grad
+        grad = np.empty(k + 1)
+        grad[0] = residual.mean()
+        grad[1:] = z.T @ residual / n + precision * beta[1:]
+        value = float(loss.mean()) + 0.5 * precision * float(beta[1:] @ beta[1:])
+        return value, grad
 
-    bounds: list[tuple[float | None, float | None]] = [(None, None)] * (k + 1)
-    for index in nonnegative:
-        bounds[index + 1] = (0.0, None)
+    bounds: list[tuple[float | None, float | None]] = [(None, None)]
+    bounds += [(0.0, None) if s > 0 else (None, 0.0) if s < 0 else (None, None) for s in signs]
+    # Start from the intercept-only model.
     start = np.zeros(k + 1)
-    mean = float(target.mean())
+    rate = max(float(target.mean()), 1e-6)
     if family == "logistic":
-        mean = min(max(mean, 1e-6), 1 - 1e-6)
-        start[0] = np.log(mean / (1 - mean))
+        rate = min(rate, 1.0 - 1e-6)
+        start[0] = np.log(rate / (1.0 - rate))
     else:
-        start[0] = np.log(max(mean, 1e-6))
-    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
-    coefficients: FloatArray = np.asarray(result.x, dtype=np.float64)
-    return coefficients
+        start[0] = np.log(rate)
+    try:
+        result = minimize(
+            objective,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": 1000},
+        )
+    except (ValueError, FloatingPointError):
+        return None
+    beta = np.asarray(result.x, dtype=np.float64)
+    if not np.all(np.isfinite(beta)):
+        return None
+    coef = beta[1:] / scale
+    intercept = float(beta[0] - coef @ mean)
+    return Glm(intercept=intercept, coef=tuple(float(c) for c in coef))
 
 
-def predict(coefficients: FloatArray, features: FloatArray, *, family: str) -> FloatArray:
-    eta = coefficients[0] + features @ coefficients[1:]
+def linear_many(
+    models: Sequence[Glm], columns: Iterable[FloatArray], size: int
+) -> list[FloatArray]:
+    """Each model's linear predictor: one matrix product for a small batch, accumulated
+    one feature column at a time for a large one (no feature matrix in memory)."""
+    if size <= _SMALL_BATCH:
+        matrix = np.stack(list(columns), axis=1)
+        return [m.intercept + matrix @ np.asarray(m.coef) for m in models]
+    etas = [np.full(size, m.intercept) for m in models]
+    for j, column in enumerate(columns):
+        for eta, m in zip(etas, models, strict=True):
+            if m.coef[j] != 0.0:
+                eta += m.coef[j] * column
+    return etas
+
+
+def response(eta: FloatArray, *, family: Family) -> FloatArray:
+    """The mean for a linear predictor: logistic or exp (capped)."""
     if family == "logistic":
         result: FloatArray = expit(eta)
     else:
-        result = np.exp(np.minimum(eta, 30.0))
+        result = np.exp(np.minimum(eta, _MAX_ETA))
     return result

@@ -1,5 +1,13 @@
-"""Seeded BG/NBD + Gamma-Gamma purchase histories with known truth (for tests and the
-backtest): simulate, classify as of T, compare with what happened after T."""
+"""Seeded BG/NBD + Gamma-Gamma purchase histories with a known truth, for the engine's
+tests and the backtest in bench/: simulate, summarise as of T, compare with what
+happened after T.
+
+Customers arrive uniformly over `acquisition_days` with a first purchase; while
+active they buy at Poisson rate lambda ~ Gamma(r, alpha) per day and drop out after
+each repeat purchase with probability p ~ Beta(a, b) (Fader, Hardie & Lee 2005, sec. 2).
+Each purchase's amount is Gamma(p, nu) with nu ~ Gamma(q, gamma) per customer (Fader,
+Hardie & Lee 2005, "RFM and CLV", sec. 4; Colombo & Jiang 1999).
+"""
 
 from __future__ import annotations
 
@@ -9,30 +17,42 @@ import numpy as np
 
 from app.classification.engine.types import INT_FIELDS, FloatArray, Histories, Outcomes
 
+# Purchases per customer kept; a customer past it (only with absurd parameters) stops.
+MAX_PURCHASES = 5000
+
 
 @dataclass(frozen=True, slots=True)
 class Simulation:
-    times: FloatArray  # customers x purchases, days since the start; NaN-padded
-    spends: FloatArray  # the same shape: each purchase's amount
+    times: FloatArray  # customers x purchases, days since the start, increasing; NaN-padded
+    spends: FloatArray  # the same shape: each purchase's amount (0 where no purchase)
 
     def histories(self, cutoff: float) -> Histories:
         """Every customer acquired by `cutoff`, summarised as of it."""
-        seen = self.times[:, 0] <= cutoff
-        if not seen.any():
-            return _no_histories()
+        seen = self.times[:, 0] <= cutoff if self.times.size else np.zeros(0, dtype=bool)
+        if not bool(seen.any()):
+            return empty_histories()
         times = np.where(self.times[seen] <= cutoff, self.times[seen], np.nan)
-        spends = np.where(np.isnan(times), 0.0, self.spends[seen])
-        orders = np.sum(~np.isnan(times), axis=1).astype(np.int64)
+        present = ~np.isnan(times)
+        spends = np.where(present, self.spends[seen], 0.0)
+        orders = present.sum(axis=1).astype(np.int64)
+        # Times increase along a row, so a day differs from the previous one exactly
+        # when a new order day starts.
         days = np.floor(times)
-        order_days = np.array([np.unique(row[~np.isnan(row)]).size for row in days], dtype=np.int64)
-        first = np.nanmin(times, axis=1)
-        last = np.nanmax(times, axis=1)
-        gaps = np.diff(days, axis=1)
-        gaps = np.where(gaps > 0, gaps, np.nan)
-        with np.errstate(all="ignore"):
-            max_gap = np.where(
-                order_days > 1, np.nanmax(np.nan_to_num(gaps, nan=-1.0), axis=1), np.nan
-            )
+        step = np.diff(days, axis=1)
+        new_day = np.nan_to_num(step, nan=0.0) > 0
+        order_days = (1 + new_day.sum(axis=1)).astype(np.int64)
+        gaps = np.where(new_day, step, 0.0)
+        many = order_days > 1
+        rows = np.arange(times.shape[0])
+        if gaps.shape[1]:
+            # The last new day's gap: the rightmost positive step of the row.
+            last_index = gaps.shape[1] - 1 - np.argmax(new_day[:, ::-1], axis=1)
+            max_gap = np.where(many, gaps.max(axis=1), np.nan)
+            last_gap = np.where(many, gaps[rows, last_index], np.nan)
+        else:
+            max_gap = last_gap = np.full(rows.size, np.nan)
+        first = times[:, 0]
+        last = times[rows, orders - 1]
         n = orders.size
         zeros = np.zeros(n, dtype=np.int64)
         nan = np.full(n, np.nan)
@@ -46,7 +66,7 @@ class Simulation:
             refund_count=zeros,
             margin=nan,
             max_gap=max_gap,
-            last_gap=nan,
+            last_gap=last_gap,
             inquiries=zeros,
             interactions=zeros,
             recent_contacts=zeros,
@@ -59,20 +79,47 @@ class Simulation:
 
     def outcomes(self, start: float, end: float) -> Outcomes:
         """What the customers acquired by `start` did in (start, end]."""
+        if not self.times.size:
+            return Outcomes(orders=np.zeros(0, dtype=np.int64), revenue=np.zeros(0))
         seen = self.times[:, 0] <= start
-        window = (self.times[seen] > start) & (self.times[seen] <= end)
+        times = self.times[seen]
+        window = (times > start) & (times <= end)
         return Outcomes(
             orders=window.sum(axis=1).astype(np.int64),
             revenue=np.where(window, self.spends[seen], 0.0).sum(axis=1),
         )
 
 
-def _no_histories() -> Histories:
+@dataclass(frozen=True, slots=True)
+class Backtest:
+    """What fit_model and classify see as of `cutoff`, and what happened next."""
+
+    train: Histories  # the population as of cutoff - horizon
+    outcomes: Outcomes  # what it did in (cutoff - horizon, cutoff]
+    current: Histories  # the population as of cutoff
+    future: Outcomes  # what that did in (cutoff, cutoff + horizon]
+
+
+def backtest(simulation: Simulation, *, cutoff: float, horizon: float) -> Backtest:
+    """The inputs of a fit as of `cutoff` and the truth to score it against."""
+    start = cutoff - horizon
+    return Backtest(
+        train=simulation.histories(start),
+        outcomes=simulation.outcomes(start, cutoff),
+        current=simulation.histories(cutoff),
+        future=simulation.outcomes(cutoff, cutoff + horizon),
+    )
+
+
+def empty_histories() -> Histories:
+    """Histories of no customers."""
     ints = np.zeros(0, dtype=np.int64)
     floats = np.zeros(0)
-    names = Histories.__dataclass_fields__
     return Histories(
-        **{name: ints if name in INT_FIELDS else floats for name in names}  # type: ignore[arg-type]
+        **{
+            name: ints if name in INT_FIELDS else floats  # type: ignore[arg-type]
+            for name in Histories.__dataclass_fields__
+        }
     )
 
 
@@ -90,26 +137,29 @@ def simulate(
     acquisition_days: float = 365.0,
     end: float = 1000.0,
 ) -> Simulation:
-    """Customers arrive uniformly over `acquisition_days`, buy at Poisson rate
-    lambda ~ Gamma(r, alpha) per day and drop out after each purchase with p ~ Beta(a, b)
-    (Fader, Hardie & Lee 2005); spend per purchase ~ Gamma(p, nu), nu ~ Gamma(q, gamma)."""
+    """`customers` BG/NBD histories up to day `end` (rates per day), seeded."""
     rng = np.random.default_rng(seed)
     start = rng.uniform(0.0, acquisition_days, customers)
-    rate = rng.gamma(r, 1.0 / alpha, customers)
+    rate = np.maximum(rng.gamma(r, 1.0 / alpha, customers), 1e-12)
     drop = rng.beta(a, b, customers)
     nu = rng.gamma(q, 1.0 / gamma, customers)
-    columns = [start]
-    alive = np.ones(customers, dtype=bool)
+    columns: list[FloatArray] = [start]
+    # Only the customers still active and inside the window are advanced each round.
+    active = np.arange(customers)
     current = start.copy()
-    while True:
-        current = current + rng.exponential(1.0, customers) / np.maximum(rate, 1e-12)
-        alive &= current <= end
-        if not alive.any() or len(columns) > 2000:
+    while active.size and len(columns) < MAX_PURCHASES:
+        current = current + rng.exponential(1.0, active.size) / rate[active]
+        inside = current <= end
+        active, current = active[inside], current[inside]
+        if not active.size:
             break
-        columns.append(np.where(alive, current, np.nan))
-        # BG/NBD: a customer may drop out after any repeat purchase.
-        alive &= rng.uniform(size=customers) >= drop
-    times = np.stack(columns, axis=1)
-    spends = rng.gamma(p, 1.0, times.shape) / nu[:, None]
+        column = np.full(customers, np.nan)
+        column[active] = current
+        columns.append(column)
+        # After each repeat purchase the customer drops out with probability p.
+        stays = rng.uniform(size=active.size) >= drop[active]
+        active, current = active[stays], current[stays]
+    times = np.stack(columns, axis=1) if customers else np.zeros((0, 1))
+    spends = rng.gamma(p, 1.0, times.shape) / nu[:, None] if customers else np.zeros((0, 1))
     spends = np.where(np.isnan(times), 0.0, spends)
     return Simulation(times=times, spends=spends)

@@ -1,0 +1,218 @@
+"""The supervised layer: what BG/NBD predicts, recalibrated on what the population did.
+
+A cohort summarised at T0 = T - horizon is labelled with what each customer did in
+(T0, T]. A sign-constrained logistic regression learns P(no order in the horizon) from
+the BG/NBD logit (through a monotone spline), silence against the customer's rhythm and
+behaviour BG/NBD ignores (refunds, feedback, contacts); a Poisson regression (log link)
+learns the expected order count the same way. Both are plain maximum a posteriori GLMs
+(see regression.py); the recalibration is what makes "0.7" mean 70 %.
+
+Customers without an order get their own small model on contact behaviour, or, with
+too few of them in the cohort, the cohort's smoothed conversion rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.classification.engine.btyd import BGNBD
+from app.classification.engine.features import (
+    BUYER_COLUMNS,
+    PROSPECT_COLUMNS,
+    Column,
+    btyd_logit,
+    buyer_columns,
+    knots_of,
+    prospect_columns,
+    silence_ratio,
+)
+from app.classification.engine.regression import Glm, Sign, fit_glm, linear_many, response
+from app.classification.engine.summary import BoolArray, Summary
+from app.classification.engine.types import FloatArray, IntArray
+
+# At most this many cohort rows go into one optimiser (a fixed stride: reproducible).
+FIT_SAMPLE = 100_000
+# Fewer cohort customers than this in either outcome class: no regression.
+MIN_CLASS = 10
+MIN_PROSPECTS = 100
+# Before any data, a prospect places no order in the horizon with this probability,
+# held with the weight of this many prospects; and one who buys places this many orders.
+PRIOR_PROSPECT_SILENT = 0.95
+PRIOR_PROSPECT_WEIGHT = 20.0
+PRIOR_ORDERS_IF_BUYING = 1.0
+PRIOR_ORDERS_WEIGHT = 2.0
+MAX_COUNT = 1000.0
+# Probabilities never reach 0 or 1: nobody is certain to buy or to stay away.
+P_FLOOR = 1e-4
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerCalibrator:
+    knots: tuple[float, ...]  # where the spline in the BG/NBD logit bends
+    silence_knots: tuple[float, ...]  # and the one in silence against the usual interval
+    churn: Glm  # logistic: P(no order in the horizon)
+    count: Glm  # Poisson: expected orders in the horizon
+
+
+@dataclass(frozen=True, slots=True)
+class ProspectCalibrator:
+    silent_rate: float  # smoothed share of cohort prospects who placed no order
+    orders_if_buying: float  # smoothed mean orders of those who did
+    churn: Glm | None = None  # logistic on contact behaviour, when the cohort allows
+    count: Glm | None = None
+
+
+def stride(size: int, limit: int = FIT_SAMPLE) -> int:
+    return max(1, -(-size // limit))
+
+
+def _sample(mask: BoolArray) -> IntArray:
+    rows = np.flatnonzero(mask)
+    result: IntArray = rows[:: stride(rows.size)]
+    return result
+
+
+def _columns(
+    features: FloatArray, columns: tuple[Column, ...], model: str
+) -> tuple[FloatArray, list[int], list[Sign]]:
+    """The feature columns one model uses, their indices and their sign constraints."""
+    chosen = [(i, c.churn if model == "churn" else c.count) for i, c in enumerate(columns)]
+    picked = [i for i, sign in chosen if sign is not None]
+    signs = [sign for _, sign in chosen if sign is not None]
+    return features[:, picked], picked, signs
+
+
+def _expand(model: Glm, picked: list[int], width: int) -> Glm:
+    """The GLM with zero coefficients for the columns it did not use."""
+    coef = [0.0] * width
+    for index, value in zip(picked, model.coef, strict=True):
+        coef[index] = value
+    return Glm(intercept=model.intercept, coef=tuple(coef))
+
+
+def _fit_pair(
+    features: FloatArray, orders: FloatArray, columns: tuple[Column, ...]
+) -> tuple[Glm, Glm] | None:
+    silent = (orders == 0).astype(np.float64)
+    if silent.sum() < MIN_CLASS or (1.0 - silent).sum() < MIN_CLASS:
+        return None
+    churn_x, churn_cols, churn_signs = _columns(features, columns, "churn")
+    count_x, count_cols, count_signs = _columns(features, columns, "count")
+    churn = fit_glm(churn_x, silent, family="logistic", signs=churn_signs)
+    count = fit_glm(count_x, np.minimum(orders, MAX_COUNT), family="poisson", signs=count_signs)
+    if churn is None or count is None:
+        return None
+    width = len(columns)
+    return _expand(churn, churn_cols, width), _expand(count, count_cols, width)
+
+
+def fit_buyers(
+    s: Summary,
+    orders: FloatArray,
+    btyd: BGNBD,
+    *,
+    horizon: float,
+    population_interval: float,
+) -> BuyerCalibrator | None:
+    """Fit on the cohort's customers with an order; `btyd` is the BG/NBD fitted on the
+    cohort itself (as of T0), so nothing the features carry comes from after T0."""
+    rows = _sample(s.buyer)
+    if rows.size == 0:
+        return None
+    part = _take(s, rows)
+    z = btyd_logit(btyd, part, horizon)
+    knots = knots_of(z)
+    silence_knots = knots_of(silence_ratio(part, population_interval))
+    features = np.stack(
+        list(
+            buyer_columns(
+                part,
+                btyd,
+                horizon=horizon,
+                population_interval=population_interval,
+                knots=knots,
+                silence_knots=silence_knots,
+                z=z,
+            )
+        ),
+        axis=1,
+    )
+    pair = _fit_pair(features, orders[rows], BUYER_COLUMNS)
+    if pair is None:
+        return None
+    return BuyerCalibrator(knots=knots, silence_knots=silence_knots, churn=pair[0], count=pair[1])
+
+
+def fit_prospects(s: Summary, orders: FloatArray) -> ProspectCalibrator:
+    """The cohort prospects' smoothed conversion, and a regression when there are enough."""
+    prospects = ~s.buyer
+    n = float(prospects.sum())
+    bought = prospects & (orders > 0)
+    converted = float(bought.sum())
+    silent_rate = (n - converted + PRIOR_PROSPECT_SILENT * PRIOR_PROSPECT_WEIGHT) / (
+        n + PRIOR_PROSPECT_WEIGHT
+    )
+    orders_if_buying = (
+        float(np.minimum(orders[bought], MAX_COUNT).sum())
+        + PRIOR_ORDERS_IF_BUYING * PRIOR_ORDERS_WEIGHT
+    ) / (converted + PRIOR_ORDERS_WEIGHT)
+    base = ProspectCalibrator(silent_rate=silent_rate, orders_if_buying=orders_if_buying)
+    if n < MIN_PROSPECTS:
+        return base
+    rows = _sample(prospects)
+    features = np.stack(list(prospect_columns(_take(s, rows))), axis=1)
+    pair = _fit_pair(features, orders[rows], PROSPECT_COLUMNS)
+    if pair is None:
+        return base
+    return ProspectCalibrator(
+        silent_rate=silent_rate, orders_if_buying=orders_if_buying, churn=pair[0], count=pair[1]
+    )
+
+
+def prior_prospects() -> ProspectCalibrator:
+    return ProspectCalibrator(
+        silent_rate=PRIOR_PROSPECT_SILENT, orders_if_buying=PRIOR_ORDERS_IF_BUYING
+    )
+
+
+def predict_buyers(
+    calibrator: BuyerCalibrator,
+    s: Summary,
+    btyd: BGNBD,
+    *,
+    horizon: float,
+    population_interval: float,
+) -> tuple[FloatArray, FloatArray]:
+    """(P(no order in the horizon), expected orders) for customers with an order."""
+    columns = buyer_columns(
+        s,
+        btyd,
+        horizon=horizon,
+        population_interval=population_interval,
+        knots=calibrator.knots,
+        silence_knots=calibrator.silence_knots,
+    )
+    churn, orders = linear_many((calibrator.churn, calibrator.count), columns, s.x.size)
+    return _probabilities(churn), response(orders, family="poisson")
+
+
+def predict_prospects(calibrator: ProspectCalibrator, s: Summary) -> tuple[FloatArray, FloatArray]:
+    """(P(no order in the horizon), expected orders) for customers without one."""
+    n = s.x.size
+    if calibrator.churn is None or calibrator.count is None:
+        churn = np.full(n, calibrator.silent_rate)
+        orders = (1.0 - churn) * calibrator.orders_if_buying
+        return np.clip(churn, P_FLOOR, 1.0 - P_FLOOR), orders
+    eta_churn, eta_count = linear_many((calibrator.churn, calibrator.count), prospect_columns(s), n)
+    return _probabilities(eta_churn), response(eta_count, family="poisson")
+
+
+def _probabilities(eta: FloatArray) -> FloatArray:
+    result: FloatArray = np.clip(response(eta, family="logistic"), P_FLOOR, 1.0 - P_FLOOR)
+    return result
+
+
+def _take(s: Summary, rows: IntArray) -> Summary:
+    return Summary(**{name: getattr(s, name)[rows] for name in Summary.__dataclass_fields__})

@@ -1,0 +1,76 @@
+"""Each customer's future over the horizon: P(no order), expected orders and revenue.
+
+With a calibrator, the recalibrated regressions; without one, BG/NBD alone (FHL 2005
+eq. 10 and P(no purchase)). Expected revenue is expected orders times the Gamma-Gamma
+expected spend per order, net of the customer's (shrunk) refund share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.classification.engine.calibration import P_FLOOR, predict_buyers, predict_prospects
+from app.classification.engine.model import PopulationModel
+from app.classification.engine.summary import Summary, finite
+from app.classification.engine.types import FloatArray
+
+# How many of the customer's own order days count against the population's ratio of
+# orders to order days, and how many typical orders against its refund share.
+SHRINK_DAYS = 1.0
+SHRINK_ORDERS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Estimates:
+    churn: FloatArray  # P(no order in the horizon)
+    orders: FloatArray  # expected orders in the horizon
+    revenue: FloatArray  # expected net revenue in the horizon
+    p_alive: FloatArray  # BG/NBD P(still active) (1 for prospects)
+
+
+def refund_share(s: Summary, model: PopulationModel) -> FloatArray:
+    """The customer's share of spend refunded, shrunk towards the population's by one
+    typical order: never rising with revenue, so more spend never lowers value."""
+    weight = model.mean_order_value * SHRINK_ORDERS
+    result: FloatArray = np.clip(
+        (s.refunds + model.refund_share * weight) / np.maximum(s.revenue + weight, 1e-300),
+        0.0,
+        1.0,
+    )
+    return np.where((s.revenue + weight) > 0, result, model.refund_share)
+
+
+def _btyd_only(s: Summary, model: PopulationModel) -> tuple[FloatArray, FloatArray]:
+    btyd, horizon = model.btyd, model.horizon_days
+    churn = np.clip(btyd.p_no_purchase(s.x, s.t_x, s.T, horizon), P_FLOOR, 1.0 - P_FLOOR)
+    # BG/NBD counts order days; a customer's orders per order day turn them into orders.
+    per_day = (s.orders + SHRINK_DAYS * model.orders_per_day) / (s.order_days + SHRINK_DAYS)
+    orders = btyd.expected_purchases(s.x, s.t_x, s.T, horizon) * per_day
+    return churn, orders
+
+
+def estimate(s: Summary, model: PopulationModel) -> Estimates:
+    """The future of every row over the model's horizon."""
+    btyd = model.btyd
+    if model.calibrator is not None:
+        churn, orders = predict_buyers(
+            model.calibrator,
+            s,
+            btyd,
+            horizon=model.horizon_days,
+            population_interval=model.typical_interval,
+        )
+    else:
+        churn, orders = _btyd_only(s, model)
+    if not bool(s.buyer.all()):
+        prospect_churn, prospect_orders = predict_prospects(model.prospects, s)
+        churn = np.where(s.buyer, churn, prospect_churn)
+        orders = np.where(s.buyer, orders, prospect_orders)
+    orders = np.maximum(finite(orders), 0.0)
+    churn = finite(churn, 1.0 - P_FLOOR)
+    spend = model.spend_model.expected_spend(s.mean_spend, s.orders)
+    revenue = orders * np.maximum(finite(spend), 0.0) * (1.0 - refund_share(s, model))
+    p_alive = np.where(s.buyer, btyd.p_alive(s.x, s.t_x, s.T), 1.0)
+    return Estimates(churn=churn, orders=orders, revenue=revenue, p_alive=p_alive)

@@ -1,0 +1,236 @@
+"""Fitting the population model: BG/NBD and Gamma-Gamma on the population as of T, the
+calibrator on the cohort as of T - horizon and what it did up to T, and the tables that
+place a customer in the population.
+
+Everything handed in is at or before T, so nothing after T can leak into the model.
+Fitting never raises: too little or degenerate data falls back to priors, and the
+model records it (`source`, `notes`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from app.classification.engine.btyd import BGNBD, PRIOR, fit_bgnbd
+from app.classification.engine.calibration import (
+    BuyerCalibrator,
+    fit_buyers,
+    fit_prospects,
+    prior_prospects,
+    stride,
+)
+from app.classification.engine.estimate import estimate
+from app.classification.engine.model import PopulationModel
+from app.classification.engine.segments import RfmCuts, quintile_cuts
+from app.classification.engine.spend import GammaGamma, fit_gamma_gamma
+from app.classification.engine.summary import BoolArray, Summary, summarise
+from app.classification.engine.tiers import value_of, value_table
+from app.classification.engine.types import EnginePolicy, FloatArray, Histories, Outcomes
+
+# Hard floors under the policy's min_population: below these no fit is meaningful.
+MIN_BUYERS = 20
+MIN_REPEATERS = 10
+# Typical days between order days when the population cannot tell.
+PRIOR_INTERVAL = 60.0
+# Median value of a customer with an order when there is no population to measure it
+# (base currency): only the tier score's stand-in uses it.
+PRIOR_TYPICAL_VALUE = 1000.0
+
+
+def _rows(s: Summary, mask: BoolArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    rows = np.flatnonzero(mask)
+    rows = rows[:: stride(rows.size)]
+    return s.x[rows], s.t_x[rows], s.T[rows]
+
+
+def _fit_btyd(s: Summary) -> BGNBD | None:
+    return fit_bgnbd(*_rows(s, s.buyer))
+
+
+def typical_interval(s: Summary) -> float:
+    """Median over repeat buyers of their mean days between order days."""
+    repeat = s.x > 0
+    if int(repeat.sum()) < MIN_REPEATERS:
+        return PRIOR_INTERVAL
+    value = float(np.median(s.t_x[repeat] / s.x[repeat]))
+    return value if math.isfinite(value) and value > 0 else PRIOR_INTERVAL
+
+
+def _enough(s: Summary, policy: EnginePolicy) -> bool:
+    """Enough customers with an order (the policy's minimum) and enough repeat buyers
+    for BG/NBD to learn from."""
+    buyers = int(s.buyer.sum())
+    repeaters = int((s.x > 0).sum())
+    return buyers >= max(policy.min_population, MIN_BUYERS) and repeaters >= MIN_REPEATERS
+
+
+def prior_model(
+    *, horizon_days: float, policy: EnginePolicy, customers: int = 0, buyers: int = 0
+) -> PopulationModel:
+    """The model for an empty or tiny population: priors throughout."""
+    return PopulationModel(
+        horizon_days=float(horizon_days),
+        source="prior",
+        customers=int(customers),
+        buyers=int(buyers),
+        repeaters=0,
+        trained_on=0,
+        bgnbd=PRIOR,
+        spend=None,
+        mean_order_value=0.0,
+        refund_share=0.0,
+        orders_per_day=1.0,
+        typical_interval=PRIOR_INTERVAL,
+        calibrator=None,
+        prospects=prior_prospects(),
+        value_table=None,
+        typical_value=PRIOR_TYPICAL_VALUE,
+        rfm=RfmCuts(),
+        median_order_days=2.0,
+        median_order_value=0.0,
+        notes=("no population: priors",),
+    )
+
+
+def fit_model(
+    train: Histories,
+    outcomes: Outcomes,
+    current: Histories,
+    *,
+    horizon_days: float,
+    policy: EnginePolicy,
+) -> PopulationModel:
+    """Learn the population as of T from `current`, calibrated on `train` -> `outcomes`
+    (the same customers as of T - horizon and what they did up to T). Deterministic."""
+    horizon = float(horizon_days) if math.isfinite(horizon_days) and horizon_days > 0 else 1.0
+    fallback = prior_model(
+        horizon_days=horizon,
+        policy=policy,
+        customers=len(current),
+        buyers=int(np.count_nonzero(current.orders > 0)),
+    )
+    try:
+        model = _fit(train, outcomes, current, horizon=horizon, policy=policy)
+    # Deliberately broad: a population the optimisers choke on must not take the
+    # classification service down; priors and a note are the honest answer.
+    except Exception as error:
+        return replace(fallback, notes=(f"fit failed ({type(error).__name__}): priors",))
+    if not _finite(model):
+        return replace(fallback, notes=("fit produced non-finite numbers: priors",))
+    return model
+
+
+def _fit(
+    train: Histories,
+    outcomes: Outcomes,
+    current: Histories,
+    *,
+    horizon: float,
+    policy: EnginePolicy,
+) -> PopulationModel:
+    notes: list[str] = []
+    s = summarise(current)
+    buyers = int(s.buyer.sum())
+    repeaters = int((s.x > 0).sum())
+    base = prior_model(horizon_days=horizon, policy=policy, customers=len(current), buyers=buyers)
+    btyd = _fit_btyd(s) if _enough(s, policy) else None
+    if btyd is None:
+        notes.append(f"{buyers} customers with orders, {repeaters} repeat: BG/NBD priors")
+
+    calibrator, trained_on, prospects = None, 0, prior_prospects()
+    if len(train) != outcomes.orders.shape[0]:
+        notes.append("cohort and outcomes differ in length: not calibrated")
+    elif len(train):
+        s_train = summarise(train)
+        orders = np.maximum(outcomes.orders.astype(np.float64), 0.0)
+        prospects = fit_prospects(s_train, orders)
+        if btyd is not None:
+            calibrator, trained_on = _calibrate(s_train, orders, horizon=horizon, policy=policy)
+        if calibrator is None:
+            notes.append("cohort too small or degenerate: not calibrated")
+
+    spend = fit_gamma_gamma(*_spend_rows(s))
+    revenue = float(s.revenue.sum())
+    model = replace(
+        base,
+        source="fitted" if btyd is not None else "prior",
+        repeaters=repeaters,
+        trained_on=trained_on,
+        bgnbd=btyd.params if btyd is not None else PRIOR,
+        spend=(spend.p, spend.q, spend.gamma) if isinstance(spend, GammaGamma) else None,
+        mean_order_value=float(s.revenue.sum() / s.orders.sum()) if buyers else 0.0,
+        refund_share=min(float(s.refunds.sum()) / revenue, 1.0) if revenue > 0 else 0.0,
+        orders_per_day=float(s.orders.sum() / s.order_days.sum()) if buyers else 1.0,
+        typical_interval=typical_interval(s),
+        calibrator=calibrator,
+        prospects=prospects,
+        notes=tuple(notes),
+    )
+    return _with_tables(model, s, policy)
+
+
+def _spend_rows(s: Summary) -> tuple[FloatArray, FloatArray]:
+    rows = np.flatnonzero(s.buyer)
+    rows = rows[:: stride(rows.size)]
+    return s.mean_spend[rows], s.orders[rows]
+
+
+def _calibrate(
+    s_train: Summary, orders: FloatArray, *, horizon: float, policy: EnginePolicy
+) -> tuple[BuyerCalibrator | None, int]:
+    """The calibrator, from features of a BG/NBD fitted on the cohort as of T0 itself."""
+    if not _enough(s_train, policy):
+        return None, 0
+    btyd_then = _fit_btyd(s_train)
+    if btyd_then is None:
+        return None, 0
+    calibrator = fit_buyers(
+        s_train,
+        orders,
+        btyd_then,
+        horizon=horizon,
+        population_interval=typical_interval(s_train),
+    )
+    if calibrator is None:
+        return None, 0
+    return calibrator, int(s_train.buyer.sum())
+
+
+def _with_tables(model: PopulationModel, s: Summary, policy: EnginePolicy) -> PopulationModel:
+    """Value, RFM and median tables of the customers with an order, computed with the
+    final model so that classify scores customers exactly as the table was built."""
+    if not bool(s.buyer.any()):
+        return model
+    rows = np.flatnonzero(s.buyer)
+    values = value_of(s, estimate(s, model).revenue, policy.tier)[rows]
+    repeat = s.x > 0
+    typical = float(np.median(values))
+    return replace(
+        model,
+        value_table=value_table(values),
+        typical_value=typical if typical > 0 else PRIOR_TYPICAL_VALUE,
+        rfm=RfmCuts(
+            recency=quintile_cuts(s.recency[rows]),
+            frequency=quintile_cuts(s.order_days[rows]),
+            monetary=quintile_cuts(s.net[rows]),
+        ),
+        median_order_days=float(np.median(s.order_days[repeat])) if repeat.any() else 2.0,
+        median_order_value=float(np.median(s.mean_spend[rows])),
+    )
+
+
+def _finite(model: PopulationModel) -> bool:
+    """Every number in the model is finite (JSON has no NaN or infinity)."""
+    stack: list[object] = [model.to_json()]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return False
+    return True
