@@ -150,26 +150,29 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from app.core.migrate import upgrade
-    from app.events.importer import UnreadableFile, import_file
+    from app.core.problems import Problem
+    from app.events.importer import UnreadableFile, import_file, inspect
 
     path = Path(args.file)
-    if not path.is_file():
-        print(f"error: cannot read {path}: no such file", file=sys.stderr)
+    try:
+        # A file that cannot be imported at all is told before the database is touched.
+        inspect(path, args.kind)
+    except UnreadableFile as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     url = _database_url(settings)
     upgrade(url)
 
     def reject(line: int, reason: str) -> None:
-        print(f"line {line}: {reason}", file=sys.stderr)
+        _write_stderr(f"line {line}: {reason}")
 
-    with _progress_bar("importing", unit="lines") as advance:
-        last = 0
+    with _progress_bar("importing", unit="B") as advance:
+        done = 0
 
-        def progress(line: int) -> None:
-            nonlocal last
-            if line - last >= 1000:
-                advance(line - last, 0)
-                last = line
+        def progress(position: int, size: int) -> None:
+            nonlocal done
+            advance(position - done, size)
+            done = position
 
         try:
             summary = _with_session(
@@ -182,8 +185,21 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         except UnreadableFile as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except Problem as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            return 1
     print(summary.line())
     return 1 if summary.rejected else 0
+
+
+def _write_stderr(message: str) -> None:
+    """A line on stderr that leaves a progress bar on a terminal intact."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+    else:
+        print(message, file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.apikeys import service as apikeys
 from app.classification.service import _engine_policies as engine_policies
-from app.core.db import Base
 from app.core.migrate import upgrade
 from app.core.settings import Settings
 from app.main import create_app
+from app.models import Base
 from app.policies import service as policies
 from tests.support.database import test_database
 

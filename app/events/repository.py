@@ -1,87 +1,137 @@
-"""SQL for events: set-based, one statement per batch whatever its size."""
+"""SQL for events: set-based, a fixed number of statements per batch whatever its size."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import raw_connection
 
-# Sorted keys make concurrent batches take row locks in one order: no deadlocks.
+# Set-based statements whose list parameters travel as one comma-joined string each
+# (`string_to_array`): asyncpg checks every element of a list parameter against
+# collections.abc, which costs the API worker ~0.5 ms per 1000-element column. Ids, codes,
+# times and decimals cannot contain a comma (ID_PATTERN, ISO codes, ISO times); channel and
+# attributes can, and stay text arrays. An empty string stands for NULL.
+#
+# Keys are taken in one order (COLLATE "C": byte order, the cheapest total order) so
+# concurrent batches wait on each other instead of deadlocking. Customers that exist are
+# skipped before the insert: no speculative insertion, no sequence value spent.
 _ENSURE_CUSTOMERS = """
 INSERT INTO customers (external_id)
-SELECT id FROM unnest($1::text[]) AS t(id) ORDER BY id
+SELECT w.external_id FROM unnest(string_to_array($1, ',')) AS w(external_id)
+ WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = w.external_id)
+ ORDER BY w.external_id COLLATE "C"
 ON CONFLICT (external_id) DO NOTHING
 """
 
-_CUSTOMER_IDS = "SELECT external_id, id FROM customers WHERE external_id = ANY($1::text[])"
-
+# A new statement, so it sees the customers that _ENSURE_CUSTOMERS waited for a
+# concurrent batch to commit; the join maps external ids to internal ones without a
+# round trip through Python.
 _INSERT_EVENTS = """
-INSERT INTO events (event_id, customer_id, type, occurred_at, amount, currency, amount_base,
-                    margin, margin_base, rating, channel, attributes)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::numeric[],
-                     $6::text[], $7::numeric[], $8::numeric[], $9::numeric[], $10::int2[],
-                     $11::text[], $12::jsonb[]) AS t
-ORDER BY 1
-ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id
+WITH stored AS (
+    INSERT INTO events (event_id, customer_id, type, occurred_at, amount, currency,
+                        amount_base, margin, margin_base, rating, channel, attributes)
+    SELECT t.event_id, c.id, t.type, t.occurred_at::timestamptz, t.amount::numeric,
+           t.currency, t.amount_base::numeric, t.margin::numeric, t.margin_base::numeric,
+           t.rating::int2, t.channel, t.attributes::jsonb
+      FROM unnest(string_to_array($1, ','), string_to_array($2, ','),
+                  string_to_array($3, ','), string_to_array($4, ','),
+                  string_to_array($5, ',', ''), string_to_array($6, ',', ''),
+                  string_to_array($7, ',', ''), string_to_array($8, ',', ''),
+                  string_to_array($9, ',', ''), string_to_array($10, ',', ''),
+                  $11::text[], $12::text[])
+           AS t(event_id, customer, type, occurred_at, amount, currency, amount_base,
+                margin, margin_base, rating, channel, attributes)
+      JOIN customers c ON c.external_id = t.customer
+     ORDER BY t.event_id COLLATE "C"
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM stored
 """
 
-_PAGE = """
-SELECT e.id, e.event_id, e.type, e.occurred_at, e.amount, e.currency, e.amount_base,
-       e.margin, e.rating, e.channel, e.attributes::text AS attributes
-  FROM events e JOIN customers c ON c.id = e.customer_id
- WHERE c.external_id = $1 AND ($2::bigint IS NULL OR e.id < $2)
- ORDER BY e.id DESC
- LIMIT $3
+_CUSTOMER_ID = "SELECT id FROM customers WHERE external_id = $1"
+
+_COLUMNS = """
+SELECT id, event_id, type, occurred_at, amount, currency, amount_base, margin, margin_base,
+       rating, channel, attributes::text AS attributes, received_at
+  FROM events
 """
 
+_PAGE = (
+    _COLUMNS
+    + """
+ WHERE customer_id = $1
+ ORDER BY occurred_at DESC, id DESC
+ LIMIT $2
+"""
+)
 
-async def ensure_customers(session: AsyncSession, *, external_ids: Sequence[str]) -> dict[str, int]:
-    """Internal ids for the given customers, creating the unknown ones."""
-    conn = await raw_connection(session)
-    ordered = sorted(set(external_ids))
-    await conn.execute(_ENSURE_CUSTOMERS, ordered)
-    rows = await conn.fetch(_CUSTOMER_IDS, ordered)
-    return {r["external_id"]: r["id"] for r in rows}
+# `occurred_at <= $2` is the index condition (ix_events_customer_time); the id
+# tie-break only filters the rows at that very instant.
+_PAGE_AFTER = (
+    _COLUMNS
+    + """
+ WHERE customer_id = $1 AND occurred_at <= $2 AND (occurred_at < $2 OR id < $3)
+ ORDER BY occurred_at DESC, id DESC
+ LIMIT $4
+"""
+)
 
-
+# event_id, customer_id (external), type, occurred_at (ISO), amount, currency, amount_base,
+# margin, margin_base (decimal strings), rating, channel, attributes (JSON text)
 EventRow = tuple[
     str,
-    int,
     str,
-    datetime,
-    Decimal | None,
+    str,
+    str,
     str | None,
-    Decimal | None,
-    Decimal | None,
-    Decimal | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
     int | None,
     str | None,
     str | None,
 ]
+Position = tuple[datetime, int]
+_JOINED = 10  # the leading columns that travel comma-joined
 
 
-async def insert_events(session: AsyncSession, *, rows: Sequence[EventRow]) -> list[str]:
-    """Store the rows whose event_id is new; return the ids stored."""
+async def ensure_customers(session: AsyncSession, *, external_ids: Iterable[str]) -> None:
+    """Create the customers not stored yet (bare: just their id)."""
     conn = await raw_connection(session)
-    columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
-    stored = await conn.fetch(_INSERT_EVENTS, *columns)
-    return [r["event_id"] for r in stored]
+    await conn.execute(_ENSURE_CUSTOMERS, ",".join(external_ids))
+
+
+async def insert_events(session: AsyncSession, *, rows: Sequence[EventRow]) -> int:
+    """Store the rows whose event_id is new; how many were stored.
+
+    Event ids must be distinct and every customer must exist (ensure_customers).
+    """
+    if not rows:
+        return 0
+    conn = await raw_connection(session)
+    columns = list(zip(*rows, strict=True))
+    joined = [",".join("" if v is None else str(v) for v in c) for c in columns[:_JOINED]]
+    stored: int = await conn.fetchval(_INSERT_EVENTS, *joined, *map(list, columns[_JOINED:]))
+    return stored
+
+
+async def customer_id(session: AsyncSession, *, external_id: str) -> int | None:
+    conn = await raw_connection(session)
+    found: int | None = await conn.fetchval(_CUSTOMER_ID, external_id)
+    return found
 
 
 async def page_for_customer(
-    session: AsyncSession, *, external_id: str, before: int | None, limit: int
+    session: AsyncSession, *, customer_id: int, before: Position | None, limit: int
 ) -> list[Any]:
+    """Up to `limit` events of one customer, latest first, after the `before` position."""
     conn = await raw_connection(session)
-    return list(await conn.fetch(_PAGE, external_id, before, limit + 1))
-
-
-async def customer_exists(session: AsyncSession, *, external_id: str) -> bool:
-    conn = await raw_connection(session)
-    found = await conn.fetchval("SELECT 1 FROM customers WHERE external_id = $1", external_id)
-    return found is not None
+    if before is None:
+        return list(await conn.fetch(_PAGE, customer_id, limit))
+    return list(await conn.fetch(_PAGE_AFTER, customer_id, before[0], before[1], limit))

@@ -2,116 +2,173 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import Decimal
+import base64
+import binascii
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Context, Decimal, localcontext
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.observability import EVENTS_DUPLICATE, EVENTS_INGESTED
-from app.core.pagination import Page, decode_cursor, encode_cursor
-from app.core.problems import Invalid, NotFound, field_error
+from app.core.pagination import Page
+from app.core.problems import BadRequest, Invalid, NotFound, field_error
+from app.customers.schemas import CustomerUpsert
 from app.events import repository
-from app.events.repository import EventRow
-from app.events.schemas import MONEY_TYPES, EventIn, EventRead, IngestResult
-from app.policies.schemas import PolicyDocument
+from app.events.repository import EventRow, Position
+from app.events.schemas import RULE, EventBatch, EventIn, EventRead, IngestResult, Rates
 from app.policies.service import current_policy
 
+M = TypeVar("M", bound=BaseModel)
 
-def _rows(
-    events: Sequence[EventIn], policy: PolicyDocument, customer_ids: dict[str, int]
-) -> list[EventRow]:
-    rows: list[EventRow] = []
-    for e in events:
-        currency = (e.currency or policy.base_currency) if e.type in MONEY_TYPES else None
-        rate = policy.rate(currency) if currency else None
-        rows.append(
-            (
-                e.event_id,
-                customer_ids[e.customer_id],
-                e.type,
-                e.occurred_at,
-                e.amount,
-                currency,
-                None if e.amount is None or rate is None else e.amount * rate,
-                e.margin,
-                None if e.margin is None or rate is None else e.margin * rate,
-                e.rating,
-                e.channel,
-                None if e.attributes is None else orjson.dumps(e.attributes).decode(),
-            )
-        )
-    return rows
+# amount × rate exactly: 21 digits of amount times a rate's digits stay far below 60.
+_EXACT = Context(prec=60)
 
 
-def check_currencies(
-    events: Sequence[EventIn], policy: PolicyDocument, *, prefix: Sequence[str | int] = ()
-) -> None:
-    """Every amount must be convertible to the base currency; name each one that is not."""
+def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors as problem `errors` entries; batch items also get their `index`."""
     errors = []
-    for i, e in enumerate(events):
-        if e.type in MONEY_TYPES and policy.rate(e.currency or policy.base_currency) is None:
-            loc = [*prefix, i, "currency"] if prefix else ["currency"]
-            error = field_error(
-                loc,
-                f"no exchange rate for {e.currency} in the policy (base {policy.base_currency})",
-            )
-            if prefix:
-                error["index"] = i
-            errors.append(error)
-    if errors:
-        raise Invalid(f"{len(errors)} invalid field(s)", errors=errors)
+    for error in exc.errors(include_url=False):
+        loc: list[str | int] = list(error["loc"])
+        if error["type"] == RULE:
+            loc.append(error["ctx"]["field"])
+        message = str(error["msg"]).split("\n")[0].removeprefix("Value error, ")
+        entry = field_error(loc or ["body"], message)
+        if len(loc) > 1 and loc[0] == "events" and isinstance(loc[1], int):
+            entry["index"] = loc[1]
+        errors.append(entry)
+    return errors
 
 
-async def store(
-    session: AsyncSession, *, events: Sequence[EventIn], source: str
-) -> tuple[IngestResult, set[str]]:
-    """Store new events in the session's transaction (not committed); the ids stored."""
+def parse(model: type[M], body: bytes | str, *, policy: Rates) -> M:
+    """Validate a JSON body against `model` and the policy; 400 or 422 naming every fault."""
+    try:
+        return model.model_validate_json(body, context={"policy": policy})
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors(include_url=False)):
+            raise BadRequest("The request body is not valid JSON") from exc
+        errors = validation_errors(exc)
+        raise Invalid(f"{len(errors)} invalid field(s)", errors=errors) from exc
+
+
+async def ingest_json(session: AsyncSession, *, body: bytes) -> IngestResult:
+    """A POST /v1/events body: validated in one pass, stored all or nothing."""
     policy = (await current_policy(session)).document
-    check_currencies(events, policy, prefix=["events"] if source != "webhook" else ())
-    customer_ids = await repository.ensure_customers(
-        session, external_ids=[e.customer_id for e in events]
-    )
-    stored = set(await repository.insert_events(session, rows=_rows(events, policy, customer_ids)))
-    result = IngestResult(accepted=len(stored), duplicates=len(events) - len(stored))
-    return result, stored
+    batch = parse(EventBatch, body, policy=policy)
+    return await ingest(session, events=batch.events, source="api")
 
 
 async def ingest(session: AsyncSession, *, events: Sequence[EventIn], source: str) -> IngestResult:
-    """Store a batch all-or-nothing; events already stored count as duplicates."""
-    result, _ = await store(session, events=events, source=source)
+    """Store validated events and commit; ids already stored count as duplicates."""
+    result = await store(session, events=events)
     await session.commit()
+    count(result, source=source)
+    return result
+
+
+def count(result: IngestResult, *, source: str) -> None:
+    """Metrics, once the events are committed."""
     EVENTS_INGESTED.labels(source).inc(result.accepted)
     EVENTS_DUPLICATE.labels(source).inc(result.duplicates)
-    return result
+
+
+async def store(session: AsyncSession, *, events: Sequence[EventIn]) -> IngestResult:
+    """Store new events in the session's transaction, without committing.
+
+    The first event of each event_id in the batch is the one kept; repeats, and ids
+    stored before, are duplicates.
+    """
+    policy = (await current_policy(session)).document
+    unique: dict[str, EventIn] = {}
+    for event in events:
+        unique.setdefault(event.event_id, event)
+    await repository.ensure_customers(
+        session, external_ids={e.customer_id for e in unique.values()}
+    )
+    accepted = await repository.insert_events(session, rows=_rows(unique.values(), policy))
+    return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
+
+
+def customer_values(data: CustomerUpsert) -> dict[str, Any]:
+    """Customer columns to set, as PUT /v1/customers sets them: the fields given; null
+    attributes are {}. (Mirrors app.customers.service.upsert, which also commits.)"""
+    values = data.model_dump(include=data.model_fields_set)
+    if "attributes" in values and values["attributes"] is None:
+        values["attributes"] = {}
+    return values
+
+
+def _rows(events: Iterable[EventIn], policy: Rates) -> list[EventRow]:
+    base = policy.base_currency
+    rows: list[EventRow] = []
+    with localcontext(_EXACT):
+        for e in events:
+            amount = currency = amount_base = margin = margin_base = None
+            if e.amount is not None:
+                currency = e.currency or base
+                rate = policy.rate(currency)
+                if rate is None:  # validation checked it; a policy changed since lands here
+                    raise Invalid(f"No exchange rate for {currency} in the policy")
+                amount = str(e.amount)
+                amount_base = amount if rate == 1 else str(e.amount * rate)
+                if e.margin is not None:
+                    margin = str(e.margin)
+                    margin_base = margin if rate == 1 else str(e.margin * rate)
+            rows.append(
+                (
+                    e.event_id,
+                    e.customer_id,
+                    e.type,
+                    e.occurred_at.isoformat(),
+                    amount,
+                    currency,
+                    amount_base,
+                    margin,
+                    margin_base,
+                    e.rating,
+                    e.channel,
+                    None if e.attributes is None else orjson.dumps(e.attributes).decode(),
+                )
+            )
+    return rows
 
 
 async def list_for_customer(
     session: AsyncSession, *, customer_id: str, cursor: str | None, limit: int
 ) -> Page[EventRead]:
-    before = decode_cursor(cursor)
-    rows = await repository.page_for_customer(
-        session, external_id=customer_id, before=before, limit=limit
-    )
-    if not rows and not await repository.customer_exists(session, external_id=customer_id):
+    """A customer's events, latest `occurred_at` first (ties: latest stored first)."""
+    before = _decode_cursor(cursor)
+    internal_id = await repository.customer_id(session, external_id=customer_id)
+    if internal_id is None:
         raise NotFound(f"No customer '{customer_id}'")
-    items = [
-        EventRead(
-            event_id=r["event_id"],
-            type=r["type"],
-            occurred_at=r["occurred_at"],
-            amount=_plain(r["amount"]),
-            currency=r["currency"],
-            amount_base=_plain(r["amount_base"]),
-            margin=_plain(r["margin"]),
-            rating=r["rating"],
-            channel=r["channel"],
-            attributes=None if r["attributes"] is None else orjson.loads(r["attributes"]),
-        )
-        for r in rows[:limit]
-    ]
-    next_cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
+    rows = await repository.page_for_customer(
+        session, customer_id=internal_id, before=before, limit=limit + 1
+    )
+    items = [_read(row, customer_id) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = None if last is None else _encode_cursor((last["occurred_at"], last["id"]))
     return Page[EventRead](items=items, next_cursor=next_cursor)
+
+
+def _read(row: Any, customer_id: str) -> EventRead:
+    return EventRead(
+        event_id=row["event_id"],
+        customer_id=customer_id,
+        type=row["type"],
+        occurred_at=row["occurred_at"],
+        amount=_plain(row["amount"]),
+        currency=row["currency"],
+        amount_base=_plain(row["amount_base"]),
+        margin=_plain(row["margin"]),
+        margin_base=_plain(row["margin_base"]),
+        rating=row["rating"],
+        channel=row["channel"],
+        attributes=None if row["attributes"] is None else orjson.loads(row["attributes"]),
+        received_at=row["received_at"],
+    )
 
 
 def _plain(value: Decimal | None) -> Decimal | None:
@@ -120,3 +177,27 @@ def _plain(value: Decimal | None) -> Decimal | None:
         return None
     normal = value.normalize()
     return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _encode_cursor(position: Position) -> str:
+    at, event_id = position
+    micros = (at - _EPOCH) // timedelta(microseconds=1)
+    raw = orjson.dumps({"at": micros, "id": event_id})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> Position | None:
+    """The (occurred_at, id) a page continues after; 422 for anything else."""
+    if cursor is None:
+        return None
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        micros, event_id = data["at"], data["id"]
+        if all(type(v) is int and 0 <= v < 2**62 for v in (micros, event_id)):
+            return _EPOCH + timedelta(microseconds=micros), event_id
+    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError):
+        pass
+    raise Invalid("The cursor is not valid", errors=[field_error(["cursor"], "not a valid cursor")])

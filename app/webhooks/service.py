@@ -4,67 +4,62 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import orjson
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.observability import EVENTS_DUPLICATE, EVENTS_INGESTED
-from app.core.problems import BadRequest, ServiceUnavailable, Unauthorized
+from app.core.observability import log
+from app.core.problems import ServiceUnavailable, Unauthorized
 from app.core.settings import Settings
 from app.customers import repository as customers
 from app.events import service as events
-from app.events.schemas import EventIn, IngestResult, WebhookOrder
+from app.events.schemas import IngestResult, WebhookOrder
+from app.policies.service import current_policy
 from app.webhooks import repository
-from app.webhooks.signing import VerificationError, parse_secrets, verify
+from app.webhooks.signing import MalformedSecret, VerificationError, parse_secrets, verify
 
 DUPLICATE = IngestResult(accepted=0, duplicates=1)
 
 
 def authenticate(body: bytes, headers: Mapping[str, str], settings: Settings) -> str:
-    if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value().strip():
+    """The delivery's webhook-id once its signature and timestamp check out."""
+    configured = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if not configured.strip():
         raise ServiceUnavailable("Webhooks are not configured: set STRATUM_WEBHOOK_SECRET")
     try:
-        secrets = parse_secrets(settings.webhook_secret.get_secret_value())
+        secrets = parse_secrets(configured)
+    except MalformedSecret as exc:
+        log.error("webhook secret is malformed", reason=str(exc))
+        raise ServiceUnavailable(
+            "Webhooks are misconfigured: STRATUM_WEBHOOK_SECRET is not a valid whsec_ secret"
+        ) from exc
+    try:
         return verify(
-            body,
-            headers,
-            secrets=secrets,
-            tolerance_seconds=settings.webhook_tolerance_seconds,
+            body, headers, secrets=secrets, tolerance_seconds=settings.webhook_tolerance_seconds
         )
     except VerificationError as exc:
         raise Unauthorized(f"Webhook signature rejected: {exc}") from exc
 
 
-def parse(body: bytes) -> WebhookOrder:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest("The request body is not valid JSON") from exc
-    try:
-        return WebhookOrder.model_validate(data)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from exc
-
-
 async def receive_order(
     session: AsyncSession, *, body: bytes, headers: Mapping[str, str], settings: Settings
 ) -> IngestResult:
-    """Store one delivery once; a re-delivery (same webhook-id or order) is acknowledged."""
+    """Store one delivery once; a re-delivery (same webhook-id or order) is acknowledged.
+
+    The delivery record, the event and the customer's fields commit together, and only
+    then is the answer sent: a sender that saw no 2xx may safely deliver again.
+    """
     webhook_id = authenticate(body, headers, settings)
-    order = parse(body)
-    if await repository.seen(session, webhook_id=webhook_id):
-        EVENTS_DUPLICATE.labels("webhook").inc()
-        return DUPLICATE
-    if order.customer is not None:
-        fields = order.customer.model_dump(include=order.customer.model_fields_set)
-        await customers.upsert(session, external_id=order.customer_id, values=fields)
-    event = EventIn.model_validate(order.model_dump(exclude={"customer"}))
-    result, _ = await events.store(session, events=[event], source="webhook")
+    policy = (await current_policy(session)).document
+    order = events.parse(WebhookOrder, body, policy=policy)
     if not await repository.record(session, webhook_id=webhook_id, event_id=order.event_id):
         await session.rollback()
+        events.count(DUPLICATE, source="webhook")
         return DUPLICATE
+    result = await events.store(session, events=[order.event()])
+    # A known order carries nothing new; its (possibly older) customer fields are not applied.
+    if result.accepted and order.customer is not None:
+        await customers.upsert(
+            session, external_id=order.customer_id, values=events.customer_values(order.customer)
+        )
     await session.commit()
-    EVENTS_INGESTED.labels("webhook").inc(result.accepted)
-    EVENTS_DUPLICATE.labels("webhook").inc(result.duplicates)
+    events.count(result, source="webhook")
     return result
