@@ -1,11 +1,13 @@
-"""One command for the benchmark suite: ingest, classification and growth, each figure
-beside a baseline measured in the same run.
+"""The benchmark suite in one command: ingest, classification, growth and the backtest, each
+figure beside a baseline measured in the same run, printed as one table.
 
-    python -m bench.run                 # quick suite: 10k customers (a few minutes)
-    python -m bench.run --size large    # adds 100k customers (growth)
+    python -m bench.run                  # quick suite (about 5 minutes on 2 cores)
+    python -m bench.run --size large     # 100k and 1M customers, 1M events ingested
+    python -m bench.run --json out.json  # also keep the figures
 
-Load comes from `bench.load`: an asyncio httpx client in its own process (so its CPU is
-counted apart from the server's), with the concurrency named in each row.
+Sizes (customers for classification / growth, events for ingest, backtest customers):
+  quick: 10k (+ one 10,000-event customer) and 100k; 100k events; 5,000
+  large: 100k (+ the heavy customer) and 1M; 1M events; 20,000
 """
 
 from __future__ import annotations
@@ -15,278 +17,136 @@ import asyncio
 import json
 import os
 import platform
-import random
-import subprocess
 import sys
-import tempfile
 import time
-from typing import Any
+from dataclasses import asdict
+from datetime import UTC, datetime
 
-import asyncpg
+from bench import backtest, classify, ingest
+from bench.report import Section, render
+from bench.server import fresh_database, postgres_info, server_description
 
-from bench.generate import (
-    EVENT_COLUMNS,
-    api_event,
-    copy_into,
-    event_records,
-    generate,
-    heavy_customer,
-)
-from bench.server import Server, fresh_database, running
-
-Row = tuple[str, str, str, str]
-
-
-def load(
-    server_url: str,
-    requests: list[list[Any]],
-    *,
-    concurrency: int,
-    headers: dict[str, str] | None = None,
-    sign: bool = False,
-    salt: str = "",
-) -> dict[str, Any]:
-    spec = {
-        "base_url": server_url,
-        "headers": headers or {},
-        "concurrency": concurrency,
-        "requests": requests,
-        "sign_webhooks": sign,
-        "salt": salt,
-    }
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(spec, f)
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.load", f.name], capture_output=True, text=True, check=True
-    )
-    os.unlink(f.name)
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
+SIZES = {
+    "quick": {"small": 10_000, "large": 100_000, "events": 100_000, "deliveries": 2000, "bt": 5000},
+    "large": {
+        "small": 100_000,
+        "large": 1_000_000,
+        "events": 1_000_000,
+        "deliveries": 5000,
+        "bt": 20_000,
+    },
+}
 
 
-def _auth(server: Server) -> dict[str, str]:
-    return {"Authorization": f"Bearer {server.key}"}
-
-
-def classify_suite(server: Server, bare: Server, ids: list[str], label: str) -> list[Row]:
-    rng = random.Random(5)
-    headers = _auth(server)
-    rows: list[Row] = []
-    # Warm-up: the first classification fits the population model for today.
-    load(
-        server.base_url,
-        [["GET", f"/v1/customers/{ids[0]}/classification", None]],
-        concurrency=1,
-        headers=headers,
-    )
-    load(
-        server.base_url,
-        [["GET", f"/v1/customers/{i}/classification", None] for i in ids[:200]],
-        concurrency=4,
-        headers=headers,
-    )
-
-    def paths(template: str, n: int) -> list[list[Any]]:
-        return [["GET", template.format(rng.choice(ids)), None] for _ in range(n)]
-
-    for clients, n in ((1, 400), (16, 3000)):
-        cls = load(
-            server.base_url,
-            paths("/v1/customers/{}/classification", n),
-            concurrency=clients,
-            headers=headers,
-        )
-        read = load(
-            server.base_url, paths("/v1/customers/{}", n), concurrency=clients, headers=headers
-        )
-        raw = load(bare.base_url, paths("/bare/{}", n), concurrency=clients)
-        for name, r in (
-            ("classification", cls),
-            ("customer read (PK)", read),
-            ("bare PK select", raw),
-        ):
-            rows.append(
-                (
-                    f"{label} GET {name}, {clients} client(s)",
-                    f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
-                    f"client CPU {r['client_cpu_share']:.0%}, errors {r['errors']}",
-                    "",
-                )
-            )
-        rows[-3] = (
-            *rows[-3][:3],
-            f"{cls['rps'] / read['rps']:.2f}x of PK read, {cls['rps'] / raw['rps']:.2f}x of bare",
-        )
-    batch = [
-        ["POST", "/v1/classifications/batch", {"customer_ids": rng.sample(ids, 1000)}]
-        for _ in range(10)
-    ]
-    b = load(server.base_url, batch, concurrency=1, headers=headers)
-    rows.append(
-        (
-            f"{label} POST batch of 1000, 1 client",
-            f"p50 {b['p50_ms']:.0f} ms, p99 {b['p99_ms']:.0f} ms",
-            f"errors {b['errors']}",
-            "target <= 300 ms",
-        )
-    )
-    return rows
-
-
-def heavy_suite(server: Server, typical: str) -> list[Row]:
-    """The 10,000-event customer beside a typical one, same client, back to back."""
-    headers = _auth(server)
-    rows: list[Row] = []
-    for label, customer in (("10,000-event customer", "heavy-1"), ("typical customer", typical)):
-        r = load(
-            server.base_url,
-            [["GET", f"/v1/customers/{customer}/classification", None]] * 300,
-            concurrency=1,
-            headers=headers,
-        )
-        rows.append(
-            (
-                f"{label}, GET classification, 1 client",
-                f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
-                f"errors {r['errors']}",
-                "target p50 <= 5 ms",
-            )
-        )
-    return rows
-
-
-async def _copy_rate(url: str, records: list[tuple[Any, ...]]) -> float:
-    conn = await asyncpg.connect(url)
+def machine() -> str:
+    model = ""
     try:
-        started = time.perf_counter()
-        await conn.copy_records_to_table(
-            "events",
-            records=records,
-            columns=EVENT_COLUMNS,
-        )
-        return len(records) / (time.perf_counter() - started)
-    finally:
-        await conn.close()
-
-
-async def _delete_events(url: str, prefix: str) -> dict[str, int]:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("DELETE FROM events WHERE event_id LIKE $1", prefix + "%")
-        return dict(await conn.fetch("SELECT external_id, id FROM customers"))
-    finally:
-        await conn.close()
-
-
-def ingest_suite(server: Server, url: str, events: int) -> list[Row]:
-    data = generate(max(events // 10, 100), seed=9)
-    data.events[:] = [(f"n{e[0]}", *e[1:]) for e in data.events[:events]]
-    data.customers[:] = [(f"n{c[0]}", *c[1:]) for c in data.customers]
-    bodies = [api_event(data, e) for e in data.events]
-    batches = [
-        ["POST", "/v1/events", {"events": bodies[i : i + 1000]}]
-        for i in range(0, len(bodies), 1000)
-    ]
-    api = load(server.base_url, batches, concurrency=4, headers=_auth(server))
-    api_rate = len(bodies) / api["seconds"]
-    ids = asyncio.run(_delete_events(url, "n"))
-    copy_rate = asyncio.run(_copy_rate(url, event_records(data, ids)))
-    orders = [b for b in bodies if b["type"] in ("order", "refund")][:3000]
-    hooks = [
-        ["POST", "/v1/webhooks/orders", {**b, "event_id": "w" + b["event_id"]}] for b in orders
-    ]
-    hook = load(server.base_url, hooks, concurrency=8, sign=True, salt=str(time.time()))
-    return [
-        (
-            "POST /v1/events, 1000/request, 4 clients",
-            f"{api_rate:,.0f} events/s",
-            f"errors {api['errors']}, client CPU {api['client_cpu_share']:.0%}",
-            f"{api_rate / copy_rate:.0%} of COPY",
-        ),
-        ("raw COPY of the same rows (baseline)", f"{copy_rate:,.0f} rows/s", "", ""),
-        (
-            "POST /v1/webhooks/orders, 8 clients",
-            f"{hook['rps']:,.0f} events/s, p50 {hook['p50_ms']:.1f} ms",
-            f"errors {hook['errors']}",
-            f"{hook['rps'] / copy_rate:.1%} of COPY",
-        ),
-    ]
-
-
-def print_table(rows: list[Row], header: str) -> None:
-    print(header)
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip())
-
-
-def run_size(customers: int, *, workers: int, ingest_events: int, heavy: bool) -> list[Row]:
-    rows: list[Row] = []
-    with fresh_database() as url:
-        started = time.perf_counter()
-        data = generate(customers, seed=1)
-        asyncio.run(copy_into(url, data))
-        if heavy:
-            asyncio.run(copy_into(url, heavy_customer("heavy-1", 10_000)))
-        rows.append(
-            (
-                f"set-up: {customers:,} customers, {len(data.events):,} events via COPY",
-                f"{time.perf_counter() - started:.1f} s",
-                "",
-                "",
+        with open("/proc/cpuinfo") as f:
+            model = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), ""
             )
-        )
-        ids = [c[0] for c in data.customers]
-        with (
-            running(url, workers=workers) as server,
-            running(url, workers=workers, module="bench.bare_app:app") as bare,
-        ):
-            rows += classify_suite(server, bare, ids, f"{customers // 1000}k:")
-            if heavy:
-                rows += heavy_suite(server, ids[7])
-            if ingest_events:
-                rows += ingest_suite(server, url, ingest_events)
-            rows.append(recompute_row(url, customers))
-    return rows
-
-
-def recompute_row(url: str, customers: int) -> Row:
-    """`python -m app recompute`: every customer classified and stored, one transaction."""
-    from bench.server import _env
-
-    started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-m", "app", "recompute"],
-        env=_env(url),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    seconds = time.perf_counter() - started
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
-        f"recompute all ({customers:,}+ customers), CLI",
-        f"{seconds:.1f} s wall, {customers / seconds:,.0f} customers/s",
-        out.stdout.strip()[:60],
-        "",
+        f"{os.cpu_count()} CPUs ({model or platform.machine()}), {memory:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, {platform.python_implementation()} "
+        f"{platform.python_version()}"
+    )
+
+
+def postgres_version() -> str:
+    with fresh_database() as url:
+        _, version = asyncio.run(postgres_info(url))
+    return f"PostgreSQL {version}, {server_description()}"
+
+
+def header(args: argparse.Namespace, seconds: float, pg: str) -> str:
+    cpus = os.cpu_count()
+    return "\n".join(
+        [
+            f"Stratum bench, {args.size} suite, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+            f"{seconds / 60:.1f} min: python -m bench.run"
+            + (f" --size {args.size}" if args.size != "quick" else ""),
+            f"machine: {machine()}; {pg}",
+            f"service: python -m app serve --workers {args.workers} (uvicorn with uvloop and "
+            "httptools, STRATUM_LOG_LEVEL=WARNING); bare baseline: python -m bench.serve "
+            f"bench.bare_app:app --workers {args.workers} (same uvicorn settings, the app's "
+            "engine and request session, one SELECT by external_id)",
+            "load: python -m bench.load, an async httpx client (uvloop, HTTP/1.1 keep-alive) "
+            "in its own process with the stated number of connections; GET and batch figures "
+            f"pool {args.rounds} windows of {args.duration:g} s (each after 1 s of warm-up) "
+            "interleaved with their baselines; customers drawn at random",
+            "cores: CPU used in the timed window by the load generator / the service's "
+            f"processes / PostgreSQL / the whole machine (of {cpus}); 'all' above the sum of "
+            "the others is other work on the machine (a star marks windows where it took over "
+            "half a core). Latencies in ms; service CPU per request is the service's CPU "
+            "time over the requests it served.",
+        ]
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", choices=["quick", "large"], default="quick")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    started = time.perf_counter()
-    rows = run_size(10_000, workers=args.workers, ingest_events=100_000, heavy=True)
-    if args.size == "large":
-        rows += run_size(100_000, workers=args.workers, ingest_events=0, heavy=False)
-    header = (
-        f"Stratum bench ({args.size}): {os.cpu_count()} CPUs, {platform.python_implementation()} "
-        f"{platform.python_version()}, server `python -m app serve --workers {args.workers}`, "
-        "load from bench.load (asyncio httpx, separate process), "
-        f"total {time.perf_counter() - started:.0f} s"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    print_table(rows, header)
+    parser.add_argument("--size", choices=sorted(SIZES), default="quick")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per window")
+    parser.add_argument("--rounds", type=int, default=2, help="windows per figure")
+    parser.add_argument("--no-backtest", action="store_true")
+    parser.add_argument("--no-growth", action="store_true", help="only the smaller population")
+    parser.add_argument("--json", help="write the figures to this file as well")
+    args = parser.parse_args()
+    size = SIZES[args.size]
+    started = time.perf_counter()
+    pg = postgres_version()
+
+    def progress(what: str) -> None:
+        print(f"[{time.perf_counter() - started:5.0f} s] {what}", file=sys.stderr, flush=True)
+
+    sections: list[Section] = []
+    progress(f"ingest: {size['events']:,} events")
+    sections.append(
+        ingest.section(
+            ingest.ingest_bench(
+                events=size["events"], deliveries=size["deliveries"], workers=args.workers
+            )
+        )
+    )
+    runs = [size["small"]] + ([] if args.no_growth else [size["large"]])
+    results = []
+    for i, customers in enumerate(runs):
+        progress(f"classify: {customers:,} customers")
+        result = classify.classify_bench(
+            customers,
+            workers=args.workers,
+            duration=args.duration,
+            rounds=args.rounds,
+            heavy=i == 0,
+            recompute=i == 0,
+        )
+        results.append(result)
+        sections.append(classify.section(result))
+    if len(results) == 2:
+        sections.append(classify.growth(results[0], results[1]))
+    notes = []
+    if not args.no_backtest:
+        for process in ("simulate", "generate"):
+            progress(f"backtest: {process}, {size['bt']:,} customers")
+            bt = backtest.run_backtest(customers=size["bt"], process=process, workers=args.workers)
+            sections.append(backtest.section(bt))
+            notes.append(backtest.calibration(bt))
+    print(header(args, time.perf_counter() - started, pg))
+    print()
+    print(render(sections))
+    for note in notes:
+        if note:
+            print()
+            print(note)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([asdict(s) for s in sections], f, indent=1)
 
 
 if __name__ == "__main__":
