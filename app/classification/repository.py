@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification.engine.types import Histories, Outcomes, Profile
-from app.core.db import raw_connection
+from app.core.db import is_replica, raw_connection
 
 # {where} picks the customers; $1 is the cut-off T. Each customer's events are read by
 # an index range scan on (customer_id, occurred_at), so the cost follows the customers
@@ -229,7 +229,7 @@ async def histories_for(
         for r in rows
         if r["snap_upto"] is None and _event_count(r) >= SNAPSHOT_MIN_EVENTS
     ]
-    if long_histories:
+    if long_histories and not is_replica(session):
         await _save_snapshots(conn, external_ids=long_histories, as_of=as_of)
         session.info["commit_needed"] = True
     return {r["external_id"]: (r, i) for i, r in enumerate(rows)}

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.core.auth import ReadAccess, WriteAccess
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.openapi import AUTHED, problems
 from app.core.pagination import CursorQuery, LimitQuery, Page
 from app.core.types import ID_PATTERN
@@ -48,7 +48,9 @@ async def put_customer(
     summary="Read a customer",
     responses=problems(*AUTHED, 404),
 )
-async def get_customer(customer_id: CustomerId, session: SessionDep, _: ReadAccess) -> CustomerRead:
+async def get_customer(
+    customer_id: CustomerId, session: ReadSessionDep, _: ReadAccess
+) -> CustomerRead:
     return await service.get(session, customer_id=customer_id)
 
 
@@ -59,7 +61,7 @@ async def get_customer(customer_id: CustomerId, session: SessionDep, _: ReadAcce
     responses=problems(*AUTHED),
 )
 async def list_customers(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: ReadAccess,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
