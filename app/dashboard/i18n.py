@@ -116,7 +116,7 @@ _EN: dict[str, str] = {
     "never": "never",
     "action": "Action",
     "show_all": "Show all",
-    "in_strategy": "{n} customers in this strategy",
+    "in_strategy": "Customers in this strategy: {n}",
     "language": "中文",
     "live_classification": "Classified now",
     "stored_classification": "Stored classification",

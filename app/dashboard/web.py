@@ -37,7 +37,11 @@ def _read_static(name: str) -> bytes:
     return resources.files("app.dashboard").joinpath("static", name).read_bytes()
 
 
-STATIC_TYPES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+STATIC_TYPES = {
+    "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
+}
 STATIC = {name: _read_static(name) for name in STATIC_TYPES}
 # Asset URLs carry a content hash, so a new release is never served from a stale cache.
 STATIC_VERSION = hashlib.sha256(b"".join(STATIC.values())).hexdigest()[:12]
