@@ -153,6 +153,36 @@ async def members(
     return (await session.execute(statement)).all()
 
 
+async def member_rows(
+    session: AsyncSession, *, condition: ColumnElement[bool], after: int | None, limit: int
+) -> Sequence[Any]:
+    """Like `members`, as plain columns (for downloads: no objects per row)."""
+    k = CurrentClassification
+    statement = (
+        select(
+            Customer.id,
+            Customer.external_id.label("customer_id"),
+            Customer.name,
+            Customer.country,
+            Customer.customer_type,
+            k.tier,
+            k.stage,
+            k.tier_score,
+            k.churn_probability,
+            k.orders,
+            k.revenue,
+            k.strategy,
+        )
+        .outerjoin(k, k.customer_id == Customer.id)
+        .where(condition)
+        .order_by(Customer.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        statement = statement.where(Customer.id > after)
+    return (await session.execute(statement)).all()
+
+
 async def count_members(session: AsyncSession, *, condition: ColumnElement[bool]) -> int:
     k = CurrentClassification
     statement = (
@@ -173,7 +203,24 @@ async def strategy_counts(session: AsyncSession) -> dict[str, int]:
     return {strategy: int(n) for strategy, n in rows}
 
 
-_CONTACTS = ("inquiry", "interaction")
+_DUE = """
+SELECT k.customer_id, k.tier, k.stage, k.tier_score, k.churn_probability, k.revenue,
+       c.external_id, c.name, c.country, contact.last_contact
+  FROM classifications k
+  JOIN customers c ON c.id = k.customer_id
+  CROSS JOIN LATERAL (
+        SELECT max(e.occurred_at) AS last_contact
+          FROM events e
+         WHERE e.customer_id = k.customer_id AND e.type IN ('inquiry', 'interaction')
+           AND e.occurred_at <= :now) contact
+ WHERE k.strategy = :strategy
+   AND (contact.last_contact IS NULL OR contact.last_contact < :due_before)
+   AND (CAST(:after_score AS float8) IS NULL
+        OR k.tier_score < :after_score
+        OR (k.tier_score = :after_score AND k.customer_id > :after_id))
+ ORDER BY k.tier_score DESC, k.customer_id
+ LIMIT :limit
+"""
 
 
 async def due_for_contact(
@@ -187,38 +234,19 @@ async def due_for_contact(
 ) -> Sequence[Row[Any]]:
     """Customers of one strategy with no contact since `due_before`, most valuable first.
 
-    Walks (strategy, tier_score DESC, customer_id) and checks each candidate's latest
-    contact on the events index, so the cost follows the page, not the population.
+    One level, so the LIMIT reaches the scan: it walks (strategy, tier_score DESC,
+    customer_id) and looks up each candidate's latest contact on the events index, so
+    the cost follows the page, not the size of the strategy.
     """
-    k = CurrentClassification
-    e = Event
-    last_contact = (
-        select(func.max(e.occurred_at))
-        .where(e.customer_id == k.customer_id, e.type.in_(_CONTACTS), e.occurred_at <= now)
-        .scalar_subquery()
-        .correlate(k)
-        .label("last_contact")
-    )
-    inner = (
-        select(k, last_contact)
-        .where(k.strategy == strategy)
-        .order_by(k.tier_score.desc(), k.customer_id)
-    )
-    if after is not None:
-        inner = inner.where(
-            (k.tier_score < after[0]) | ((k.tier_score == after[0]) & (k.customer_id > after[1]))
-        )
-    candidates = inner.subquery()
-    statement = (
-        select(candidates, Customer.external_id, Customer.name, Customer.country)
-        .join(Customer, Customer.id == candidates.c.customer_id)
-        .where(
-            candidates.c.last_contact.is_(None) | (candidates.c.last_contact < due_before),
-        )
-        .order_by(candidates.c.tier_score.desc(), candidates.c.customer_id)
-        .limit(limit + 1)
-    )
-    return (await session.execute(statement)).all()
+    params = {
+        "strategy": strategy,
+        "due_before": due_before,
+        "now": now,
+        "after_score": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "limit": limit + 1,
+    }
+    return (await session.execute(text(_DUE), params)).all()
 
 
 # -- one customer ---------------------------------------------------------------------

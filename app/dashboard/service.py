@@ -550,7 +550,7 @@ async def members_csv(
         yield buffer.getvalue()
         after: int | None = None
         while True:
-            rows = await repository.members(
+            rows = await repository.member_rows(
                 session, condition=condition, after=after, limit=CSV_BATCH
             )
             batch = rows[:CSV_BATCH]
@@ -558,13 +558,11 @@ async def members_csv(
                 break
             buffer.seek(0)
             buffer.truncate()
-            for customer, stored in batch:
-                m = _member(customer, stored)
-                writer.writerow([_cell(getattr(m, c)) for c in CSV_COLUMNS])
+            writer.writerows([_cell(getattr(r, c)) for c in CSV_COLUMNS] for r in batch)
             yield buffer.getvalue()
             if len(rows) <= CSV_BATCH:
                 break
-            after = batch[-1][0].id
+            after = batch[-1].id
 
 
 async def check_segment(session: AsyncSession, *, key: str) -> None:
