@@ -19,6 +19,7 @@ from app.core.limits import BodyLimitMiddleware
 from app.core.observability import RequestContextMiddleware, configure_logging
 from app.core.settings import Settings, get_settings
 from app.customers.endpoints import router as customers_router
+from app.dashboard.endpoints import router as dashboard_router
 from app.events.endpoints import router as events_router
 from app.policies.endpoints import router as policy_router
 from app.segments.endpoints import router as segments_router
@@ -73,4 +74,5 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(policy_router)
     app.include_router(classification_router)
     app.include_router(segments_router)
+    app.include_router(dashboard_router)
     return app

@@ -9,6 +9,7 @@ from app.classification.models import (
 )
 from app.core.db import Base
 from app.customers.models import Customer
+from app.dashboard.models import DashboardSession
 from app.events.models import Event
 from app.policies.models import Policy
 from app.segments.models import Segment
@@ -20,6 +21,7 @@ __all__ = [
     "ClassificationChange",
     "CurrentClassification",
     "Customer",
+    "DashboardSession",
     "Event",
     "HistorySnapshot",
     "Policy",

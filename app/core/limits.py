@@ -45,8 +45,12 @@ class BodyLimitMiddleware:
             return
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         has_body = declared not in (None, b"0") or b"transfer-encoding" in headers
+        # The dashboard's HTML forms post urlencoded fields; the API takes only JSON.
+        form = content_type == b"application/x-www-form-urlencoded" and scope["path"].startswith(
+            "/dashboard/"
+        )
         if has_body and not (
-            content_type == b"application/json" or content_type.endswith(b"+json")
+            content_type == b"application/json" or content_type.endswith(b"+json") or form
         ):
             await _send_problem(
                 send, UnsupportedMediaType("Send the request body as application/json")

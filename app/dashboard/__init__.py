@@ -1,0 +1,1 @@
+"""Server-rendered pages for sales and service teams, signed in with a `read` API key."""
