@@ -8,7 +8,7 @@ from app.classification.models import (
     PopulationFit,
 )
 from app.core.db import Base
-from app.customers.models import Customer
+from app.customers.models import Customer, Erasure
 from app.events.models import Event
 from app.policies.models import Policy
 from app.segments.models import Segment
@@ -20,6 +20,7 @@ __all__ = [
     "ClassificationChange",
     "CurrentClassification",
     "Customer",
+    "Erasure",
     "Event",
     "HistorySnapshot",
     "Policy",
