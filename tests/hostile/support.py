@@ -69,10 +69,10 @@ def signed(
     }
 
 
-def order(event_id: str = "o-1", customer: str = "c-1", **fields: Any) -> dict[str, Any]:
+def order(event_id: str = "o-1", customer_id: str = "c-1", **fields: Any) -> dict[str, Any]:
     return {
         "event_id": event_id,
-        "customer_id": customer,
+        "customer_id": customer_id,
         "type": "order",
         "occurred_at": "2026-03-01T10:00:00Z",
         "amount": "10.00",
