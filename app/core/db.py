@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -217,13 +217,33 @@ async def close_databases(app: FastAPI) -> None:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; services commit, anything uncommitted is rolled back."""
+    """One session and one transaction per request: committed once the endpoint returned,
+    rolled back on any error. Services only flush."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
-        yield session
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        # A failed commit raises here, before the response exists, so it becomes an
+        # error answer: a 2xx always means the work is stored.
+        await session.commit()
+        for callback in session.info.pop(AFTER_COMMIT, ()):
+            callback()
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once the request's transaction is committed (metrics, caches)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+# scope="function": the exit code runs when the endpoint returns, before the response is
+# sent (FastAPI >= 0.118 otherwise runs it after sending).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     api_key_cache_seconds: float = 5.0
+    # Keys the hashes that remember erased customer ids (HMAC-SHA256). Changing it forgets
+    # every erasure made before, so set it once per installation.
+    erasure_key: SecretStr = SecretStr("stratum-erasure-v1")
+    # Fits stored per policy version (days x horizons), the horizons a caller may ask
+    # for besides the policy's own, and how long a request waits for another's fit.
+    max_stored_fits: int = 16
+    fit_horizons: tuple[int, ...] = (30, 60, 90, 180, 365)
+    fit_wait_seconds: float = 20.0
     # Fit today's population model in the background at start and after midnight UTC.
     warm_models: bool = True
 

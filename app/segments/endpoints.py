@@ -14,11 +14,11 @@ from app.segments.schemas import Overview, SegmentCreate, SegmentRead, SegmentWr
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 
-Key = Annotated[str, Path(max_length=64, description="A custom segment's key")]
+Key = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="A custom segment's key")]
 MemberKey = Annotated[
     str,
     Path(
-        max_length=64,
+        pattern=r"^[A-Za-z0-9_.*-]{1,64}$",
         description="A custom segment's key, or a built-in tier x stage cell: "
         "`high.at_risk`, `high.*`, `*.churned`",
         examples=["high.at_risk"],
