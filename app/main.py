@@ -20,6 +20,8 @@ from app.core.observability import RequestContextMiddleware, configure_logging
 from app.core.settings import Settings, get_settings
 from app.customers.endpoints import router as customers_router
 from app.events.endpoints import router as events_router
+from app.jobs.endpoints import router as jobs_router
+from app.jobs.worker import Worker
 from app.policies.endpoints import router as policy_router
 from app.segments.endpoints import router as segments_router
 from app.webhooks.endpoints import router as webhooks_router
@@ -46,9 +48,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         warmer = (
             asyncio.create_task(keep_warm(app.state.sessionmaker)) if settings.warm_models else None
         )
+        worker = Worker(app.state.sessionmaker, settings, database_url=url)
+        if settings.worker:
+            worker.start()
         try:
             yield
         finally:
+            await worker.stop()
             if warmer is not None:
                 warmer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -74,4 +80,5 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(policy_router)
     app.include_router(classification_router)
     app.include_router(segments_router)
+    app.include_router(jobs_router)
     return app

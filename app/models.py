@@ -10,6 +10,14 @@ from app.classification.models import (
 from app.core.db import Base
 from app.customers.models import Customer
 from app.events.models import Event
+from app.jobs.models import DirtyCustomer, Job, JobRange
+from app.notifications.models import (
+    DeliveryAttempt,
+    Notification,
+    NotificationDelivery,
+    SegmentMembership,
+    WebhookEndpoint,
+)
 from app.policies.models import Policy
 from app.segments.models import Segment
 from app.webhooks.models import WebhookDelivery
@@ -20,10 +28,18 @@ __all__ = [
     "ClassificationChange",
     "CurrentClassification",
     "Customer",
+    "DeliveryAttempt",
+    "DirtyCustomer",
     "Event",
     "HistorySnapshot",
+    "Job",
+    "JobRange",
+    "Notification",
+    "NotificationDelivery",
     "Policy",
     "PopulationFit",
     "Segment",
+    "SegmentMembership",
     "WebhookDelivery",
+    "WebhookEndpoint",
 ]
