@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.apikeys.service import KeyCache
+from app.changes.endpoints import router as changes_router
 from app.classification.endpoints import router as classification_router
 from app.classification.warmup import keep_warm
 from app.core import handlers, openapi
@@ -22,6 +23,7 @@ from app.customers.endpoints import router as customers_router
 from app.events.endpoints import router as events_router
 from app.jobs.endpoints import router as jobs_router
 from app.jobs.worker import Worker
+from app.notifications.endpoints import router as notifications_router
 from app.policies.endpoints import router as policy_router
 from app.segments.endpoints import router as segments_router
 from app.webhooks.endpoints import router as webhooks_router
@@ -81,4 +83,6 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(classification_router)
     app.include_router(segments_router)
     app.include_router(jobs_router)
+    app.include_router(changes_router)
+    app.include_router(notifications_router)
     return app

@@ -102,15 +102,25 @@ class Worker:
                 )
             )
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace: float = 15.0) -> None:
+        """Let every loop finish its current step, then cancel what is still running.
+
+        Cancelling a step mid-statement could hand a busy connection back to the pool,
+        so stopping waits first; whatever was cut off is found again by the next worker
+        (stale task heartbeats, expired delivery leases, marks not deleted).
+        """
         self.stopping.set()
         if self.queue_manager is not None:
             self.queue_manager.shutdown.set()
-        for task in self._tasks:
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=grace)
+        for task in pending:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self._tasks = []
 
     async def run_forever(self) -> None:
         self.start()
