@@ -112,6 +112,7 @@ _SNAPSHOT_FIELDS = (
 
 _BY_EXTERNAL_IDS = "c.external_id = ANY($2::text[])"
 _BY_ID_RANGE = "c.id > $2 AND c.id <= $3"
+_BY_IDS = "c.id = ANY($2::bigint[])"
 # A population sample: every k-th customer by internal id, the same sample every time,
 # of the customers that existed at T (created by then, or with an event by then).
 _SAMPLE = "c.id % $2 = 0 AND (c.created_at <= $1::timestamptz OR a.first_event_at IS NOT NULL)"
@@ -358,6 +359,16 @@ async def histories_in_range(
     conn = await raw_connection(session)
     sql = _HISTORY_SQL.format(where=_BY_ID_RANGE, **_WHOLE_HISTORY)
     rows = await conn.fetch(sql, as_of, after, upto)
+    return to_batch(rows, as_of=as_of)
+
+
+async def histories_of_ids(
+    session: AsyncSession, *, ids: Sequence[int], as_of: datetime
+) -> HistoryBatch:
+    """Histories of the customers with these internal ids (unknown ids are left out)."""
+    conn = await raw_connection(session)
+    sql = _HISTORY_SQL.format(where=_BY_IDS, **_WHOLE_HISTORY)
+    rows = await conn.fetch(sql, as_of, list(ids))
     return to_batch(rows, as_of=as_of)
 
 
