@@ -125,6 +125,12 @@ def cmd_recompute(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from app.jobs.cli import run_worker
+
+    return run_worker(settings, _database_url(settings))
+
+
 @contextmanager
 def _progress_bar(description: str, *, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A tqdm bar on a terminal; silence otherwise (logs and pipes stay clean)."""
@@ -235,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recompute.add_argument("--as-of", help="RFC 3339 time (default: now)")
     recompute.set_defaults(handler=cmd_recompute)
+
+    worker = commands.add_parser(
+        "worker", help="run jobs, schedules, re-classification and notifications (no HTTP)"
+    )
+    worker.set_defaults(handler=cmd_worker)
 
     return parser
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.apikeys.service import KeyCache
+from app.changes.endpoints import router as changes_router
 from app.classification.endpoints import router as classification_router
 from app.classification.warmup import keep_warm
 from app.core import handlers, openapi
@@ -21,6 +22,9 @@ from app.core.settings import Settings, get_settings
 from app.customers.endpoints import router as customers_router
 from app.dashboard.endpoints import router as dashboard_router
 from app.events.endpoints import router as events_router
+from app.jobs.endpoints import router as jobs_router
+from app.jobs.worker import Worker
+from app.notifications.endpoints import router as notifications_router
 from app.policies.endpoints import router as policy_router
 from app.segments.endpoints import router as segments_router
 from app.webhooks.endpoints import router as webhooks_router
@@ -46,9 +50,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         warmer = (
             asyncio.create_task(keep_warm(app.state.sessionmaker)) if settings.warm_models else None
         )
+        worker = Worker(app.state.sessionmaker, settings, database_url=url)
+        if settings.worker:
+            worker.start()
         try:
             yield
         finally:
+            await worker.stop()
             if warmer is not None:
                 warmer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -75,4 +83,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(classification_router)
     app.include_router(segments_router)
     app.include_router(dashboard_router)
+    app.include_router(jobs_router)
+    app.include_router(changes_router)
+    app.include_router(notifications_router)
     return app

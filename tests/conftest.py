@@ -35,6 +35,8 @@ def settings(database_url: str) -> Settings:
         webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
         max_body_bytes=2 * 1024 * 1024,
         warm_models=False,
+        worker=False,
+        secret_key="test secret key",  # type: ignore[arg-type]
     )
 
 

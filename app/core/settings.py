@@ -55,6 +55,26 @@ class Settings(BaseSettings):
     fit_wait_seconds: float = 20.0
     # Fit today's population model in the background at start and after midnight UTC.
     warm_models: bool = True
+    # Jobs, schedules, incremental re-classification and notification delivery run in
+    # every service process unless turned off (then run `python -m app worker`).
+    worker: bool = True
+    worker_poll_seconds: float = 2.0
+    job_heartbeat_seconds: float = 60.0
+    incremental_batch: int = 5000
+    incremental_interval_seconds: float = 5.0
+    schedules: bool = True
+    schedule_check_seconds: float = 30.0
+    delivery_interval_seconds: float = 1.0
+    delivery_batch: int = 50
+    delivery_timeout_seconds: float = 10.0
+    delivery_backoff_first_seconds: float = 5.0
+    delivery_backoff_max_seconds: float = 600.0
+    delivery_retry_for_seconds: float = 4 * 24 * 3600.0
+    delivery_lease_seconds: float = 60.0
+    metrics_interval_seconds: float = 15.0
+    outbound_allow_private_networks: bool = False
+    # Seals webhook endpoint secrets at rest; unset: a key file under data_dir.
+    secret_key: SecretStr | None = None
 
 
 @lru_cache

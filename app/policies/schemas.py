@@ -5,8 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from app.core.types import CountryCode, CurrencyCode, LineText, Money
 
@@ -86,6 +94,27 @@ class Strategy(_Strict):
         return self
 
 
+class RecomputeSchedule(_Strict):
+    """When every customer is re-evaluated on its own (new events are handled at once)."""
+
+    enabled: bool = True
+    every: Literal["day", "hour"] = "day"
+    hour: int = Field(default=3, ge=0, le=23, description="Hour of the day (for `day`)")
+    timezone: str | None = Field(
+        default=None, description="IANA time zone; default: the home country's"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
 class PolicyDocument(_Strict):
     base_currency: CurrencyCode = "USD"
     exchange_rates: dict[CurrencyCode, Money] = Field(
@@ -97,6 +126,7 @@ class PolicyDocument(_Strict):
         description="The seller's home country; `segments.geography` is judged against it.",
     )
     horizon_days: int = Field(default=180, ge=7, le=1095)
+    schedule: RecomputeSchedule = Field(default_factory=RecomputeSchedule)
     min_population: int = Field(
         default=200,
         ge=0,

@@ -1,0 +1,1 @@
+"""The stored history of tier and stage changes, as an API."""

@@ -1,0 +1,1 @@
+"""Long work as jobs on a PostgreSQL queue, schedules and incremental re-classification."""

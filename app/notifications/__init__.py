@@ -1,0 +1,1 @@
+"""Signed change notifications to the CRM, from a transactional outbox."""
