@@ -334,4 +334,6 @@ async def test_every_table_is_fingerprinted(session: AsyncSession) -> None:
     }
     from tests.hostile.support import TABLES
 
-    assert names - {"alembic_version"} <= set(TABLES)
+    # The job queue's own tables hold job state only (ranges, schedules), no request data.
+    queue = {name for name in names if name.startswith("pgqueuer")}
+    assert names - {"alembic_version"} - queue <= set(TABLES)

@@ -14,7 +14,7 @@ from tests.hostile.support import order
 
 PERSONAL = {"name": "Wang Fang", "email": "wang.fang@example.cn", "phone": "+86 10 1234 5678"}
 SECRETS = ("Wang Fang", "wang.fang", "+861012345678", "secret-attr")
-PARAMS = {"customer_id": "c-pii", "key": "seg"}
+PARAMS = {"customer_id": "c-pii", "key": "seg", "job_id": "1", "endpoint_id": "1"}
 BODIES: dict[tuple[str, str], object] = {
     ("PUT", "/v1/customers/{customer_id}"): {},
     ("POST", "/v1/events"): {"events": [order("o-2", "c-pii")]},
