@@ -208,7 +208,18 @@ def _jsonl_rows(handle: io.TextIOWrapper) -> Iterator[tuple[int, Row]]:
         except orjson.JSONDecodeError:
             yield line, "not valid JSON"
             continue
-        yield line, value if isinstance(value, dict) else "not a JSON object"
+        yield line, _JsonObject(value, text) if isinstance(value, dict) else "not a JSON object"
+
+
+class _JsonObject(dict[str, Any]):
+    """A JSON Lines row with its text: validating the text in JSON mode is about twice
+    as fast as validating the parsed dict, with the same rules and results."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any], text: str) -> None:
+        super().__init__(value)
+        self.text = text
 
 
 def _reason(exc: ValidationError) -> str:
@@ -388,8 +399,12 @@ class _Events(_Staged):
     async def add(self, line: int, row: dict[str, Any]) -> str | None:
         if self.policy is None:
             self.policy = (await current_policy(self.session)).document
+        context = {"policy": self.policy}
         try:
-            e = EventIn.model_validate(row, context={"policy": self.policy})
+            if isinstance(row, _JsonObject):
+                e = EventIn.model_validate_json(row.text, context=context)
+            else:
+                e = EventIn.model_validate(row, context=context)
         except ValidationError as exc:
             return _reason(exc)
         currency = None if e.amount is None else e.currency or self.policy.base_currency
