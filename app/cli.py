@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from asyncpg import PostgresError
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
     from app.core.observability import configure_logging
 
@@ -262,10 +262,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, json=settings.log_json)
     try:
         code: int = args.handler(args, settings)
-    except (OSError, OperationalError, InterfaceError, PostgresError) as exc:
-        print(f"error: the database is not reachable: {exc}", file=sys.stderr)
+    except (OSError, OperationalError, InterfaceError, PostgresError, DBAPIError) as exc:
+        print(f"error: {_database_problem(exc)}", file=sys.stderr)
         return 1
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return code
+
+
+def _database_problem(exc: BaseException) -> str:
+    """'not reachable' only when the database cannot be reached; anything PostgreSQL
+    answered (a refused value, a missing table) is told as its own message and code."""
+    import asyncpg
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, asyncpg.PostgresError):
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    unreachable = (
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.InvalidCatalogNameError,
+        asyncpg.InvalidAuthorizationSpecificationError,
+    )
+    if isinstance(cause, asyncpg.PostgresError) and not isinstance(cause, unreachable):
+        return f"the database refused the work: {cause} (SQLSTATE {cause.sqlstate})"
+    return f"the database is not reachable: {exc}"

@@ -23,10 +23,11 @@ from datetime import UTC, datetime
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.classification import population, repository, store
+from app.classification import population, range_histories, repository, store
+from app.classification.engine.columns import classify_columns
 from app.classification.engine.model import PopulationModel
 from app.classification.engine.types import EnginePolicy
-from app.classification.repository import HistoryBatch
+from app.classification.range_histories import RangeBatch
 from app.classification.service import engine_policy
 from app.core.db import raw_connection
 from app.core.observability import log
@@ -116,9 +117,10 @@ async def run_range(
     """Classify and store every customer with after < id <= upto; does not commit."""
     active = await policy_version(session, version=plan.policy_version)
     policy, model = await _model(session, active, plan.as_of)
-    batch = await repository.histories_in_range(session, after=after, upto=upto, as_of=plan.as_of)
+    conn = await raw_connection(session)
+    batch = await range_histories.read_range(conn, after=after, upto=upto, as_of=plan.as_of)
     return await _classify_and_store(
-        session, batch, policy=policy, model=model, as_of=plan.as_of, version=active.version
+        conn, batch, policy=policy, model=model, as_of=plan.as_of, version=active.version
     )
 
 
@@ -129,9 +131,10 @@ async def run_customers(
     as_of = _utc(as_of)
     active = await current_policy(session)
     policy, model = await _model(session, active, as_of)
-    batch = await repository.histories_of_ids(session, ids=ids, as_of=as_of)
+    conn = await raw_connection(session)
+    batch = await range_histories.read_ids(conn, ids=ids, as_of=as_of)
     return await _classify_and_store(
-        session, batch, policy=policy, model=model, as_of=as_of, version=active.version
+        conn, batch, policy=policy, model=model, as_of=as_of, version=active.version
     )
 
 
@@ -168,17 +171,18 @@ async def recompute(
 
 
 async def _classify_and_store(
-    session: AsyncSession,
-    batch: HistoryBatch,
+    conn: asyncpg.Connection,
+    batch: RangeBatch,
     *,
     policy: EnginePolicy,
     model: PopulationModel,
     as_of: datetime,
     version: int,
 ) -> ChunkResult:
-    if not batch.customers:
+    if not len(batch):
         return ChunkResult(customers=0, tier_changed=0, stage_changed=0)
-    rows = store.rows(batch, policy=policy, model=model)
+    result = classify_columns(batch.histories, batch.profiles, model, policy)
+    rows = store.rows(batch, result)
     if rows.out_of_range:
         log.warning(
             "classifications not stored: values out of range",
@@ -186,10 +190,9 @@ async def _classify_and_store(
             count=len(rows.out_of_range),
             as_of=as_of.isoformat(),
         )
-    conn = await raw_connection(session)
     tier_changed, stage_changed = await _write(conn, rows, as_of=as_of, version=version)
     return ChunkResult(
-        customers=len(batch.customers),
+        customers=len(batch),
         tier_changed=tier_changed,
         stage_changed=stage_changed,
         skipped=len(rows.out_of_range),

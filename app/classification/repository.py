@@ -112,7 +112,6 @@ _SNAPSHOT_FIELDS = (
 
 _BY_EXTERNAL_IDS = "c.external_id = ANY($2::text[])"
 _BY_ID_RANGE = "c.id > $2 AND c.id <= $3"
-_BY_IDS = "c.id = ANY($2::bigint[])"
 # A population sample: every k-th customer by internal id, the same sample every time,
 # of the customers that existed at T (created by then, or with an event by then).
 _SAMPLE = "c.id % $2 = 0 AND (c.created_at <= $1::timestamptz OR a.first_event_at IS NOT NULL)"
@@ -350,26 +349,6 @@ def _with_snapshot(tail: Mapping[str, Any], *, as_of: datetime) -> dict[str, Any
     elif tail["orders"]:
         row["order_days"], row["max_gap"], row["last_gap"] = tail["order_days"], None, None
     return row
-
-
-async def histories_in_range(
-    session: AsyncSession, *, after: int, upto: int, as_of: datetime
-) -> HistoryBatch:
-    """Histories of the customers with internal ids in (after, upto], as of T."""
-    conn = await raw_connection(session)
-    sql = _HISTORY_SQL.format(where=_BY_ID_RANGE, **_WHOLE_HISTORY)
-    rows = await conn.fetch(sql, as_of, after, upto)
-    return to_batch(rows, as_of=as_of)
-
-
-async def histories_of_ids(
-    session: AsyncSession, *, ids: Sequence[int], as_of: datetime
-) -> HistoryBatch:
-    """Histories of the customers with these internal ids (unknown ids are left out)."""
-    conn = await raw_connection(session)
-    sql = _HISTORY_SQL.format(where=_BY_IDS, **_WHOLE_HISTORY)
-    rows = await conn.fetch(sql, as_of, list(ids))
-    return to_batch(rows, as_of=as_of)
 
 
 async def id_bounds(session: AsyncSession) -> tuple[int, int]:

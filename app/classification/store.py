@@ -2,28 +2,35 @@
 statement for the change history and one upsert.
 
 Both statements compare with what is stored, so a batch stored twice adds no change
-rows, and neither touches a stored classification with a newer `as_of`.
+rows, and neither touches a stored classification with a newer `as_of`. Orders and
+revenue come from the range's history table (`range_histories`), exact, never through
+Python.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import asyncpg
+import numpy as np
 import orjson
 
-from app.classification.engine import classify
-from app.classification.engine.model import PopulationModel
-from app.classification.engine.types import EnginePolicy
-from app.classification.repository import HistoryBatch
+from app.classification.engine.columns import ClassifiedColumns
+from app.classification.engine.grouping import spread
+from app.classification.engine.stages import STAGES
+from app.classification.engine.tiers import TIERS
+from app.classification.engine.types import FloatArray, IntArray
+from app.classification.range_histories import RangeBatch
 
-# NUMERIC(24, 6) holds magnitudes below 10**18.
-MONEY_LIMIT = Decimal(10) ** 18
 CENTS = Decimal("0.01")
+# NUMERIC(24, 6) holds magnitudes below 10**18.
+MONEY_LIMIT = 1e18
+# Below this an amount rounded to 4 decimals is exactly k / 10**4 in its shortest repr,
+# so cents can be worked out on integers.
+_EXACT_LIMIT = 1e11
 COLUMNS = (
     "customer_id",
     "tier",
@@ -31,9 +38,8 @@ COLUMNS = (
     "stage",
     "strategy",
     "churn_probability",
-    "orders",
-    "revenue",
-    "expected_revenue",
+    "expected_cents",
+    "expected_exact",
     "segments",
 )
 
@@ -41,43 +47,55 @@ _STAGE_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS recompute_rows (
     customer_id bigint PRIMARY KEY,
     tier text, tier_score float8, stage text, strategy text, churn_probability float8,
-    orders int, revenue numeric, expected_revenue numeric, segments jsonb
+    expected_cents bigint, expected_exact numeric, segments jsonb
 ) ON COMMIT DROP
 """
 
-# $1: as_of, $2: policy version. Only rows that will be stored count as changes.
-_RECORD_CHANGES = """
-WITH changed AS (
-INSERT INTO classification_changes
-       (customer_id, as_of, policy_version, from_tier, to_tier, from_stage, to_stage)
-SELECT r.customer_id, $1, $2, old.tier, r.tier, old.stage, r.stage
-  FROM recompute_rows r
-  LEFT JOIN classifications old ON old.customer_id = r.customer_id
- WHERE old.customer_id IS NULL
-    OR (old.as_of <= $1 AND (old.tier <> r.tier OR old.stage <> r.stage))
-RETURNING from_tier, to_tier, from_stage, to_stage
-)
-SELECT count(*) FILTER (WHERE from_tier IS DISTINCT FROM to_tier) AS tier_changed,
-       count(*) FILTER (WHERE from_stage IS DISTINCT FROM to_stage) AS stage_changed
-  FROM changed
+_STAGED = """
+SELECT r.customer_id, r.tier, r.tier_score, r.stage, r.strategy, r.churn_probability,
+       h.orders, h.revenue,
+       coalesce(r.expected_exact, r.expected_cents::numeric / 100) AS expected_revenue,
+       r.segments
+  FROM recompute_rows r JOIN recompute_hist h USING (customer_id)
 """
 
-_STORE = """
-INSERT INTO classifications AS k
-       (customer_id, as_of, policy_version, tier, tier_score, stage, strategy,
-        churn_probability, orders, revenue, expected_revenue, segments, updated_at)
-SELECT customer_id, $1, $2, tier, tier_score, stage, strategy, churn_probability,
-       orders, revenue, expected_revenue, segments, now()
-  FROM recompute_rows
-ON CONFLICT (customer_id) DO UPDATE SET
-    as_of = EXCLUDED.as_of, policy_version = EXCLUDED.policy_version,
-    tier = EXCLUDED.tier, tier_score = EXCLUDED.tier_score, stage = EXCLUDED.stage,
-    strategy = EXCLUDED.strategy, churn_probability = EXCLUDED.churn_probability,
-    orders = EXCLUDED.orders, revenue = EXCLUDED.revenue,
-    expected_revenue = EXCLUDED.expected_revenue, segments = EXCLUDED.segments,
-    updated_at = now()
- WHERE k.as_of <= EXCLUDED.as_of
-"""
+# $1: as_of, $2: policy version. One statement: the change rows compare with the rows
+# stored before it, and only rows that will be stored (not older than what is there)
+# count as changes.
+_MERGE = f"""
+WITH staged AS MATERIALIZED ({_STAGED}),
+changed AS (
+    INSERT INTO classification_changes
+           (customer_id, as_of, policy_version, from_tier, to_tier, from_stage, to_stage)
+    SELECT r.customer_id, $1, $2, old.tier, r.tier, old.stage, r.stage
+      FROM staged r
+      LEFT JOIN classifications old ON old.customer_id = r.customer_id
+     WHERE old.customer_id IS NULL
+        OR (old.as_of <= $1 AND (old.tier <> r.tier OR old.stage <> r.stage))
+    RETURNING from_tier, to_tier, from_stage, to_stage
+),
+stored AS (
+    INSERT INTO classifications AS k
+           (customer_id, as_of, policy_version, tier, tier_score, stage, strategy,
+            churn_probability, orders, revenue, expected_revenue, segments, updated_at)
+    SELECT customer_id, $1, $2, tier, tier_score, stage, strategy, churn_probability,
+           orders, revenue, expected_revenue, segments, now()
+      FROM staged
+    ON CONFLICT (customer_id) DO UPDATE SET
+        as_of = EXCLUDED.as_of, policy_version = EXCLUDED.policy_version,
+        tier = EXCLUDED.tier, tier_score = EXCLUDED.tier_score, stage = EXCLUDED.stage,
+        strategy = EXCLUDED.strategy, churn_probability = EXCLUDED.churn_probability,
+        orders = EXCLUDED.orders, revenue = EXCLUDED.revenue,
+        expected_revenue = EXCLUDED.expected_revenue, segments = EXCLUDED.segments,
+        updated_at = now()
+     WHERE k.as_of <= EXCLUDED.as_of
+    RETURNING 1
+)
+SELECT count(*) FILTER (WHERE from_tier IS DISTINCT FROM to_tier) AS tier_changed,
+       count(*) FILTER (WHERE from_stage IS DISTINCT FROM to_stage) AS stage_changed,
+       (SELECT count(*) FROM stored) AS stored
+  FROM changed
+"""  # noqa: S608
 
 _DROP_ERASED = """
 DELETE FROM recompute_rows r
@@ -91,45 +109,58 @@ class Rows:
     out_of_range: list[int]  # internal ids of customers whose numbers cannot be stored
 
 
-def money(value: float | Decimal) -> Decimal:
+def money(value: float) -> Decimal:
     """Cents, rounded half-even from the shortest repr: what the API shows."""
-    amount = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-    return amount.quantize(CENTS, rounding=ROUND_HALF_EVEN)
+    return Decimal(repr(float(value))).quantize(CENTS, rounding=ROUND_HALF_EVEN)
 
 
-def _storable(revenue: Decimal, expected: float) -> bool:
-    return abs(revenue) < MONEY_LIMIT and math.isfinite(expected) and abs(expected) < 1e18
+def cents(values: FloatArray) -> tuple[IntArray, np.ndarray[Any, np.dtype[np.bool_]]]:
+    """`money(v) * 100` for every value, on integers, and where that is exact.
+
+    For a value rounded to 4 decimals and below 1e11 the shortest repr is k / 10**4
+    with k = rint(v * 10**4), so half-even rounding of k to hundreds is `money`'s.
+    """
+    scaled = np.rint(values * 1e4)
+    exact = (np.abs(values) < _EXACT_LIMIT) & (scaled / 1e4 == values)
+    k = np.where(exact, scaled, 0).astype(np.int64)
+    q, r = np.divmod(k, 100)  # floor division: r is in 0..99 for negatives too
+    up = (r > 50) | ((r == 50) & (q % 2 == 1))
+    return q + up, exact
 
 
-def rows(batch: HistoryBatch, *, policy: EnginePolicy, model: PopulationModel) -> Rows:
-    results = classify(batch.histories, [c.profile for c in batch.customers], model, policy)
-    records: list[tuple[Any, ...]] = []
-    out_of_range: list[int] = []
-    encoded: dict[int, str] = {}
-    for c, r in zip(batch.customers, results, strict=True):
-        if not _storable(c.revenue, r.expected_revenue):
-            out_of_range.append(c.id)
-            continue
-        # Rows with equal segments share one dict object per template.
-        key = id(r.segments)
-        segments = encoded.get(key)
-        if segments is None:
-            segments = encoded[key] = orjson.dumps(dict(r.segments)).decode()
-        records.append(
-            (
-                c.id,
-                r.tier,
-                r.tier_score,
-                r.stage,
-                r.strategy,
-                r.churn_probability,
-                c.orders,
-                c.revenue,
-                money(r.expected_revenue),
-                segments,
-            )
+def rows(batch: RangeBatch, result: ClassifiedColumns) -> Rows:
+    expected = result.expected_revenue
+    finite = np.isfinite(expected) & (np.abs(expected) < MONEY_LIMIT)
+    keep = batch.storable & finite
+    expected_cents, exact = cents(np.where(finite, expected, 0.0))
+    segments = [orjson.dumps(t).decode() for t in result.segments]
+    strategies = [s[0] for s in result.strategies]
+    rows_kept = np.flatnonzero(keep)
+    whole = len(rows_kept) == len(keep)
+
+    def pick(values: Any) -> Any:
+        return values if whole else values[rows_kept]
+
+    cents_column: list[int | None] = pick(expected_cents).tolist()
+    exact_column: list[Decimal | None] = [None] * len(rows_kept)
+    for i in np.flatnonzero(~pick(exact)).tolist():
+        cents_column[i] = None
+        exact_column[i] = money(float(expected[rows_kept[i]]))
+    records = list(
+        zip(
+            pick(batch.ids).tolist(),
+            spread(TIERS, pick(result.tier)),
+            pick(result.tier_score).tolist(),
+            spread(STAGES, pick(result.stage)),
+            spread(strategies, pick(result.strategy_group)),
+            pick(result.churn_probability).tolist(),
+            cents_column,
+            exact_column,
+            spread(segments, pick(result.segment_group)),
+            strict=True,
         )
-    return Rows(records=records, out_of_range=out_of_range)
+    )
+    return Rows(records=records, out_of_range=batch.ids[~keep].tolist())
 
 
 async def stage(conn: asyncpg.Connection, rows: Rows) -> None:
@@ -140,8 +171,7 @@ async def stage(conn: asyncpg.Connection, rows: Rows) -> None:
 
 async def merge(conn: asyncpg.Connection, *, as_of: datetime, version: int) -> tuple[int, int]:
     """(tier changes, stage changes) recorded; the staged rows are stored."""
-    changes = await conn.fetchrow(_RECORD_CHANGES, as_of, version)
-    await conn.execute(_STORE, as_of, version)
+    changes = await conn.fetchrow(_MERGE, as_of, version)
     assert changes is not None
     return int(changes["tier_changed"]), int(changes["stage_changed"])
 

@@ -1,10 +1,14 @@
-"""Load a CRM export (CSV or JSON Lines) through the same validation and storage as the API.
+"""Load a CRM export (CSV or JSON Lines) through the same validation as the API, at COPY speed.
 
 The file is checked first (readable, UTF-8, a usable CSV header) so that a file that
-cannot be imported at all stores nothing. Then it is streamed: rows are validated one by
-one, valid ones stored in batches of up to 1000 (each batch its own transaction, through
-the events service the API uses), rejected ones reported with their line number and never
-stored. Re-importing a file adds nothing: event ids and customer ids are idempotency keys.
+cannot be imported at all stores nothing. Then it is streamed: every row is validated
+with the API's request models (`EventIn`, `CustomerUpsert`), rejected rows are reported
+with their line number and never stored, valid rows go by binary COPY into a staging
+table, and every STAGE rows the staging table is merged into the real tables in one
+transaction, set-based (currency conversion included). Should PostgreSQL still refuse a
+value, the merge is split until the rows it refuses are found: those are rejected by
+line with PostgreSQL's reason, every other row is stored. Re-importing a file adds
+nothing: event ids and customer ids are idempotency keys.
 """
 
 from __future__ import annotations
@@ -18,20 +22,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import asyncpg
 import orjson
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import raw_connection
 from app.core.types import is_external_id
-from app.customers import repository as customers
 from app.customers.schemas import CustomerUpsert
 from app.events import service as events
 from app.events.schemas import EventIn
+from app.policies.schemas import PolicyDocument
 from app.policies.service import current_policy
 
 Kind = Literal["customers", "events"]
 Format = Literal["csv", "jsonl"]
-BATCH = 1000
+BATCH = 1000  # rows between progress reports
+STAGE = 20_000  # rows per merge transaction
 FORMATS: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 COLUMNS: dict[Kind, frozenset[str]] = {
     "events": frozenset(EventIn.model_fields),
@@ -201,7 +208,18 @@ def _jsonl_rows(handle: io.TextIOWrapper) -> Iterator[tuple[int, Row]]:
         except orjson.JSONDecodeError:
             yield line, "not valid JSON"
             continue
-        yield line, value if isinstance(value, dict) else "not a JSON object"
+        yield line, _JsonObject(value, text) if isinstance(value, dict) else "not a JSON object"
+
+
+class _JsonObject(dict[str, Any]):
+    """A JSON Lines row with its text: validating the text in JSON mode is about twice
+    as fast as validating the parsed dict, with the same rules and results."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any], text: str) -> None:
+        super().__init__(value)
+        self.text = text
 
 
 def _reason(exc: ValidationError) -> str:
@@ -219,63 +237,270 @@ async def import_file(
     """Import every valid row of the file; `reject(line, reason)` hears of the others."""
     source = inspect(path, kind)
     summary = ImportSummary()
-    target: _Target = _Events(session) if source.kind == "events" else _Customers(session)
+    target: _Target = (
+        _Events(session, summary, reject)
+        if source.kind == "events"
+        else _Customers(session, summary, reject)
+    )
     with _reading(source) as (rows, position):
         for count, (line, row) in enumerate(rows, start=1):
-            problem = row if isinstance(row, str) else await target.add(row, summary)
+            problem = row if isinstance(row, str) else await target.add(line, row)
             if problem is not None:
                 summary.rejected += 1
                 reject(line, problem)
             if progress is not None and count % BATCH == 0:
                 progress(position(), source.size)
-        await target.flush(summary)
+        await target.flush()
     if progress is not None:
         progress(source.size, source.size)
     return summary
 
 
 class _Target(Protocol):
-    async def add(self, row: dict[str, Any], summary: ImportSummary) -> str | None:
-        """Queue a valid row (storing a full batch); the reason if it is rejected."""
+    async def add(self, line: int, row: dict[str, Any]) -> str | None:
+        """Stage a valid row (merging a full stage); the reason if it is rejected."""
 
-    async def flush(self, summary: ImportSummary) -> None:
-        """Store what is queued."""
+    async def flush(self) -> None:
+        """Merge what is staged and commit."""
 
 
-class _Events:
-    def __init__(self, session: AsyncSession) -> None:
+Record = tuple[Any, ...]  # line first, then the staging table's columns
+
+
+class _Staged:
+    """Rows COPYed into a temporary table and merged STAGE at a time, one transaction each.
+
+    A stage PostgreSQL refuses (a value out of its range, text it cannot hold) is undone
+    to a savepoint and COPYed and merged again in halves, down to single rows, which are
+    then rejected with PostgreSQL's message; the rest is stored.
+    """
+
+    table: str
+    create: str
+    columns: tuple[str, ...]
+
+    def __init__(self, session: AsyncSession, summary: ImportSummary, reject: Reject) -> None:
         self.session = session
-        self.buffer: list[EventIn] = []
-        self.context: dict[str, Any] | None = None
+        self.summary = summary
+        self.reject = reject
+        self.records: list[Record] = []
 
-    async def add(self, row: dict[str, Any], summary: ImportSummary) -> str | None:
-        if self.context is None:
-            self.context = {"policy": (await current_policy(self.session)).document}
+    async def stage(self, record: Record) -> None:
+        self.records.append(record)
+        if len(self.records) >= STAGE:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self.records:
+            return
+        records, self.records = self.records, []
+        conn = await raw_connection(self.session)
+        await conn.execute(self.create)
+        await self._store(conn, records)
+        await self.session.commit()
+
+    async def _store(self, conn: asyncpg.Connection, records: list[Record]) -> None:
+        await conn.execute("SAVEPOINT import_stage")
         try:
-            self.buffer.append(EventIn.model_validate(row, context=self.context))
+            await conn.execute(f"TRUNCATE {self.table}")
+            await conn.copy_records_to_table(self.table, records=records, columns=self.columns)
+            imported, duplicates = await self.merge(conn)
+        except REFUSED as exc:
+            await conn.execute("ROLLBACK TO SAVEPOINT import_stage")
+            if len(records) == 1:
+                self.summary.rejected += 1
+                self.reject(records[0][0], f"refused by the database: {_pg_message(exc)}")
+                return
+            half = len(records) // 2
+            await self._store(conn, records[:half])
+            await self._store(conn, records[half:])
+            return
+        await conn.execute("RELEASE SAVEPOINT import_stage")
+        self.summary.imported += imported
+        self.summary.duplicates += duplicates
+
+    async def merge(self, conn: asyncpg.Connection) -> tuple[int, int]:
+        """(stored, duplicates) of the staged rows."""
+        raise NotImplementedError
+
+
+# What PostgreSQL says about a value (class 22: out of range, invalid text...) or a check
+# constraint: the row's fault, not the run's.
+REFUSED = (asyncpg.DataError, asyncpg.CheckViolationError)
+
+
+def _pg_message(exc: asyncpg.PostgresError) -> str:
+    return f"{exc.args[0] if exc.args else exc} (SQLSTATE {exc.sqlstate})"
+
+
+# Repeats of an event_id keep the first; ids stored before are duplicates. Customers are
+# created bare first (as the API does), in byte order so concurrent loads do not deadlock.
+_EVENT_CUSTOMERS = """
+INSERT INTO customers (external_id)
+SELECT n.customer FROM (
+    SELECT DISTINCT s.customer FROM import_events s
+     WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = s.customer)
+) n
+ ORDER BY n.customer COLLATE "C"
+ON CONFLICT (external_id) DO NOTHING
+"""
+
+# amount × rate in NUMERIC, exact until the column rounds it to 6 places: what the API
+# stores for the same event.
+_EVENT_MERGE = """
+WITH rates AS (
+    SELECT * FROM unnest($1::text[], $2::numeric[]) AS r(currency, rate)
+), firsts AS (
+    SELECT DISTINCT ON (event_id) * FROM import_events ORDER BY event_id, line
+), stored AS (
+    INSERT INTO events (event_id, customer_id, type, occurred_at, amount, currency,
+                        amount_base, margin, margin_base, rating, channel, attributes)
+    SELECT s.event_id, c.id, s.type, s.occurred_at, s.amount, s.currency,
+           s.amount * r.rate, s.margin, s.margin * r.rate, s.rating, s.channel, s.attributes
+      FROM firsts s
+      JOIN customers c ON c.external_id = s.customer
+      LEFT JOIN rates r ON r.currency = s.currency
+     ORDER BY s.event_id COLLATE "C"
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM stored) AS stored,
+       (SELECT count(*) FROM import_events) AS staged
+"""
+
+
+class _Events(_Staged):
+    table = "import_events"
+    create = """
+        CREATE TEMP TABLE IF NOT EXISTS import_events (
+            line bigint, event_id text, customer text, type text, occurred_at timestamptz,
+            amount numeric, currency text, margin numeric, rating smallint, channel text,
+            attributes jsonb
+        ) ON COMMIT DELETE ROWS
+    """
+    columns = (
+        "line",
+        "event_id",
+        "customer",
+        "type",
+        "occurred_at",
+        "amount",
+        "currency",
+        "margin",
+        "rating",
+        "channel",
+        "attributes",
+    )
+
+    def __init__(self, session: AsyncSession, summary: ImportSummary, reject: Reject) -> None:
+        super().__init__(session, summary, reject)
+        self.policy: PolicyDocument | None = None
+
+    async def add(self, line: int, row: dict[str, Any]) -> str | None:
+        if self.policy is None:
+            self.policy = (await current_policy(self.session)).document
+        context = {"policy": self.policy}
+        try:
+            if isinstance(row, _JsonObject):
+                e = EventIn.model_validate_json(row.text, context=context)
+            else:
+                e = EventIn.model_validate(row, context=context)
         except ValidationError as exc:
             return _reason(exc)
-        if len(self.buffer) >= BATCH:
-            await self.flush(summary)
+        currency = None if e.amount is None else e.currency or self.policy.base_currency
+        await self.stage(
+            (
+                line,
+                e.event_id,
+                e.customer_id,
+                e.type,
+                e.occurred_at,
+                e.amount,
+                currency,
+                e.margin,
+                e.rating,
+                e.channel,
+                None if e.attributes is None else orjson.dumps(e.attributes).decode(),
+            )
+        )
         return None
 
-    async def flush(self, summary: ImportSummary) -> None:
-        if self.buffer:
-            result = await events.ingest(self.session, events=self.buffer, source="import")
-            summary.imported += result.accepted
-            summary.duplicates += result.duplicates
-            self.buffer = []
-        self.context = None  # a policy changed meanwhile is seen by the next batch
+    async def flush(self) -> None:
+        await super().flush()
+        self.policy = None  # a policy changed meanwhile is seen by the next stage
+
+    async def merge(self, conn: asyncpg.Connection) -> tuple[int, int]:
+        policy = self.policy or (await current_policy(self.session)).document
+        currencies = [policy.base_currency, *policy.exchange_rates]
+        rates = [policy.rate(c) for c in currencies]
+        await conn.execute(_EVENT_CUSTOMERS)
+        row = await conn.fetchrow(_EVENT_MERGE, currencies, rates)
+        assert row is not None
+        return int(row["stored"]), int(row["staged"]) - int(row["stored"])
 
 
-class _Customers:
-    """Customers one statement each (the API's upsert), committed every BATCH rows."""
+_CUSTOMER_FIELDS = (
+    "name",
+    "email",
+    "phone",
+    "country",
+    "customer_type",
+    "role",
+    "industry",
+    "company_size",
+    "created_at",
+    "attributes",
+)
+# Each row sets only the fields it gives (as PUT /v1/customers does). A customer named
+# twice in one stage is applied in rounds: the n-th mention of every id in round n.
+_CUSTOMER_UPDATE = (
+    "UPDATE customers c SET "  # noqa: S608
+    + ", ".join(f"{f} = CASE WHEN s.set_{f} THEN s.{f} ELSE c.{f} END" for f in _CUSTOMER_FIELDS)
+    + """, updated_at = now()
+  FROM import_customers s
+ WHERE s.external_id = c.external_id AND s.round = $1
+RETURNING 1"""
+)
+_CUSTOMER_INSERT = (
+    "INSERT INTO customers (external_id, "  # noqa: S608
+    + ", ".join(_CUSTOMER_FIELDS)
+    + ") SELECT s.external_id, "
+    + ", ".join(
+        "coalesce(s.attributes, '{}')" if f == "attributes" else f"s.{f}" for f in _CUSTOMER_FIELDS
+    )
+    + """
+  FROM import_customers s
+ WHERE s.round = $1
+   AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = s.external_id)
+ ORDER BY s.external_id COLLATE "C"
+ON CONFLICT (external_id) DO NOTHING
+RETURNING 1"""
+)
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.pending = 0
 
-    async def add(self, row: dict[str, Any], summary: ImportSummary) -> str | None:
+class _Customers(_Staged):
+    table = "import_customers"
+    create = (
+        "CREATE TEMP TABLE IF NOT EXISTS import_customers ("
+        "line bigint, round int, external_id text, name text, email text, phone text, "
+        "country text, customer_type text, role text, industry text, company_size text, "
+        "created_at timestamptz, attributes jsonb, "
+        + ", ".join(f"set_{f} boolean" for f in _CUSTOMER_FIELDS)
+        + ") ON COMMIT DELETE ROWS"
+    )
+    columns = (
+        "line",
+        "round",
+        "external_id",
+        *_CUSTOMER_FIELDS,
+        *(f"set_{f}" for f in _CUSTOMER_FIELDS),
+    )
+
+    def __init__(self, session: AsyncSession, summary: ImportSummary, reject: Reject) -> None:
+        super().__init__(session, summary, reject)
+        self.seen: dict[str, int] = {}
+
+    async def add(self, line: int, row: dict[str, Any]) -> str | None:
         customer_id = row.pop("customer_id", None)
         if not isinstance(customer_id, str) or not is_external_id(customer_id):
             return "customer_id: missing, or not 1-128 characters of A-Z a-z 0-9 . _ : @ -"
@@ -284,16 +509,32 @@ class _Customers:
         except ValidationError as exc:
             return _reason(exc)
         values = events.customer_values(data)
-        created = await customers.upsert(self.session, external_id=customer_id, values=values)
-        if created:
-            summary.imported += 1
-        else:
-            summary.duplicates += 1
-        self.pending += 1
-        if self.pending >= BATCH:
-            await self.flush(summary)
+        mention = self.seen[customer_id] = self.seen.get(customer_id, 0) + 1
+        attributes = values.get("attributes")
+        await self.stage(
+            (
+                line,
+                mention,
+                customer_id,
+                *(
+                    orjson.dumps(attributes).decode()
+                    if f == "attributes" and attributes is not None
+                    else values.get(f)
+                    for f in _CUSTOMER_FIELDS
+                ),
+                *(f in values for f in _CUSTOMER_FIELDS),
+            )
+        )
         return None
 
-    async def flush(self, summary: ImportSummary) -> None:
-        await self.session.commit()
-        self.pending = 0
+    async def flush(self) -> None:
+        await super().flush()
+        self.seen = {}
+
+    async def merge(self, conn: asyncpg.Connection) -> tuple[int, int]:
+        rounds: int = await conn.fetchval("SELECT coalesce(max(round), 0) FROM import_customers")
+        imported = duplicates = 0
+        for n in range(1, rounds + 1):
+            duplicates += len(await conn.fetch(_CUSTOMER_UPDATE, n))
+            imported += len(await conn.fetch(_CUSTOMER_INSERT, n))
+        return imported, duplicates

@@ -5,11 +5,12 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.classification import recompute, repository
+from app.classification import range_histories, recompute
 from bench.generate import copy_into, generate
 from tests.support.cli import run_cli
 
@@ -167,16 +168,16 @@ async def test_a_customer_erased_while_the_range_runs_is_skipped(
 ) -> None:
     for name in ("keep", "gone", "also"):
         await _orders(client, writer, name, [5, 20])
-    read = repository.histories_in_range
+    read = range_histories.read_range
 
-    async def read_then_erase(*args: Any, **kwargs: Any) -> repository.HistoryBatch:
+    async def read_then_erase(*args: Any, **kwargs: Any) -> range_histories.RangeBatch:
         batch = await read(*args, **kwargs)
         # Another connection erases a customer after its history was read.
         response = await client.delete("/v1/customers/gone", headers=writer)
         assert response.status_code == 204
         return batch
 
-    monkeypatch.setattr(repository, "histories_in_range", read_then_erase)
+    monkeypatch.setattr(range_histories, "read_range", read_then_erase)
     summary = await recompute.recompute(session, as_of=T)
     assert summary.customers == 3
     assert summary.stage_changed == 2
@@ -257,3 +258,18 @@ async def test_stored_classifications_equal_the_endpoint(
             Decimal(body["metrics"]["expected_revenue"]).normalize()
         )
         assert segments == body["segments"]
+
+
+def test_order_day_gaps_follow_distinct_days() -> None:
+    ids = np.array([30, 10, 20], dtype=np.int64)
+    # Customer 10: days 1, 1, 4, 10; customer 30: day 7 only; customer 20: no orders.
+    order_ids = np.array([10, 10, 10, 10, 30], dtype=np.int64)
+    days = np.array([1, 1, 4, 10, 7], dtype=np.int64)
+    count, longest, last = range_histories.order_day_gaps(ids, order_ids, days)
+    assert count.tolist() == [1, 3, 0]
+    assert longest[1] == 6.0 and last[1] == 6.0
+    assert np.isnan(longest[[0, 2]]).all() and np.isnan(last[[0, 2]]).all()
+    count, longest, last = range_histories.order_day_gaps(
+        ids, np.array([10, 10, 10]), np.array([1, 9, 10])
+    )
+    assert (count[1], longest[1], last[1]) == (3, 8.0, 1.0)
