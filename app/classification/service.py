@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -147,11 +148,31 @@ def _render(
         ),
         reasons=[render_reason(r, lang) for r in result.reasons],
         policy_version=active.version,
-        model={
-            "source": model.source,
-            "cutoff": population.cutoff_for(as_of).isoformat().replace("+00:00", "Z"),
-        },
+        model=_model_out(model, as_of),
     )
+
+
+def _model_out(model: PopulationModel, as_of: datetime) -> dict[str, Any]:
+    """Which model answered for customers with an order, and how it validated."""
+    checked = model.validated
+    return {
+        "source": model.source,
+        "cutoff": population.cutoff_for(as_of).isoformat().replace("+00:00", "Z"),
+        "name": model.answer,
+        "version": model.format,
+        "trained_on": model.trained_on,
+        "validation": None
+        if checked is None
+        else {
+            "window_days": checked.window_days,
+            "customers": checked.customers,
+            "auc": checked.auc,
+            "brier": checked.brier,
+            "log_loss": checked.log_loss,
+            "silent_share": checked.silent_share,
+            "candidates": {v.model: v.log_loss for v in model.validation},
+        },
+    }
 
 
 async def classify_customers(

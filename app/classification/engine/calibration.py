@@ -29,7 +29,7 @@ from app.classification.engine.features import (
     silence_ratio,
 )
 from app.classification.engine.regression import Glm, Sign, fit_glm, linear_many, response
-from app.classification.engine.summary import BoolArray, Summary
+from app.classification.engine.summary import BoolArray, Summary, take
 from app.classification.engine.types import FloatArray, IntArray
 
 # At most this many cohort rows go into one optimiser (a fixed stride: reproducible).
@@ -121,7 +121,7 @@ def fit_buyers(
     rows = _sample(s.buyer)
     if rows.size == 0:
         return None
-    part = _take(s, rows)
+    part = take(s, rows)
     z = btyd_logit(btyd, part, horizon)
     knots = knots_of(z)
     silence_knots = knots_of(silence_ratio(part, population_interval))
@@ -162,7 +162,7 @@ def fit_prospects(s: Summary, orders: FloatArray) -> ProspectCalibrator:
     if n < MIN_PROSPECTS:
         return base
     rows = _sample(prospects)
-    features = np.stack(list(prospect_columns(_take(s, rows))), axis=1)
+    features = np.stack(list(prospect_columns(take(s, rows))), axis=1)
     pair = _fit_pair(features, orders[rows], PROSPECT_COLUMNS)
     if pair is None:
         return base
@@ -212,7 +212,3 @@ def predict_prospects(calibrator: ProspectCalibrator, s: Summary) -> tuple[Float
 def _probabilities(eta: FloatArray) -> FloatArray:
     result: FloatArray = np.clip(response(eta, family="logistic"), P_FLOOR, 1.0 - P_FLOOR)
     return result
-
-
-def _take(s: Summary, rows: IntArray) -> Summary:
-    return Summary(**{name: getattr(s, name)[rows] for name in Summary.__dataclass_fields__})
