@@ -114,7 +114,7 @@ def _render(
     result: Classification,
     *,
     active: ActivePolicy,
-    model: PopulationModel,
+    model: dict[str, Any],
     as_of: datetime,
     horizon_days: int,
     lang: str,
@@ -148,7 +148,7 @@ def _render(
         ),
         reasons=[render_reason(r, lang) for r in result.reasons],
         policy_version=active.version,
-        model=_model_out(model, as_of),
+        model=model,
     )
 
 
@@ -212,9 +212,10 @@ async def classify_customers(
     ordered = list(rows.values())
     batch = repository.to_batch([r for r, _ in ordered], as_of=as_of)
     results = classify(batch.histories, [c.profile for c in batch.customers], model, policy)
+    described = _model_out(model, as_of)
     by_id = {
         c.external_id: _render(
-            c, res, active=active, model=model, as_of=as_of, horizon_days=horizon, lang=lang
+            c, res, active=active, model=described, as_of=as_of, horizon_days=horizon, lang=lang
         )
         for c, res in zip(batch.customers, results, strict=True)
     }

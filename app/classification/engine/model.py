@@ -92,6 +92,8 @@ class PopulationModel:
     def from_json(cls, data: dict[str, Any]) -> PopulationModel:
         """The model `to_json` produced, exactly. Raises ValueError for a model stored in
         another format: it has to be refitted."""
+        if not isinstance(data, dict):
+            raise ValueError("not a population model: not an object")
         if data.get("format") != FORMAT:
             raise ValueError(f"population model format {data.get('format')!r}, need {FORMAT}")
         names = {f.name for f in fields(cls)}
@@ -114,7 +116,7 @@ class PopulationModel:
                 notes=tuple(data.get("notes", ())),
             )
             return cls(**values)
-        except (KeyError, TypeError) as error:
+        except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"not a population model: {error}") from error
 
 
