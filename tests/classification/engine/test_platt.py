@@ -37,3 +37,23 @@ def test_recovers_a_known_intercept_and_slope() -> None:
 def test_one_outcome_class_is_not_fitted() -> None:
     s = summarise(simulate(100, seed=1).histories(300.0))
     assert fit_platt(s, np.zeros(s.x.size), BTYD, horizon=HORIZON) is None
+
+
+def test_a_platt_scaled_model_is_stored_and_reloaded_exactly() -> None:
+    import json
+    from dataclasses import replace
+
+    from app.classification.engine import PopulationModel
+    from app.classification.engine.regression import Glm
+    from app.classification.engine.validation import Validation
+    from tests.classification.engine.support import fitted
+
+    model = replace(
+        fitted(),
+        answer="bgnbd_platt",
+        calibrator=None,
+        platt=Glm(intercept=0.25, coef=(0.75,)),
+        validation=(Validation("bgnbd_platt", 100, 60.0, 0.4, 0.8, 0.15, 0.45),),
+    )
+    again = PopulationModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert again == model and again.validated == model.validation[0]
