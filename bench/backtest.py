@@ -289,7 +289,13 @@ def run_backtest(
     result.expected_revenue = sum(float(i["metrics"]["expected_revenue"]) for i in items)
     result.observed_revenue = float(now.next_revenue.sum())
     model = items[0].get("model") if items else None
-    result.model_source = str(model.get("source", "")) if isinstance(model, dict) else ""
+    if isinstance(model, dict):
+        checked = model.get("validation") or {}
+        result.model_source = f"{model.get('source', '')}, answered by {model.get('name', '?')}" + (
+            f", validated on {checked.get('customers')} customers over {checked.get('window_days')} days"
+            if checked
+            else ""
+        )
     return result
 
 

@@ -2,8 +2,9 @@
 
 The cut-off is `as_of` floored to its UTC day, so every request of a day shares one fit
 and the fit never sees anything after `as_of`. The training cohort is the population
-as of cut-off - horizon, labelled with what it did up to the cut-off: all of it at or
-before `as_of`.
+as of cut-off - window (the horizon, or less when the history is shorter than two
+horizons), labelled with what it did up to the cut-off: all of it at or before `as_of`.
+A stored fit of another engine version is refitted, not reused.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.classification import fit_limits, repository
 from app.classification.engine import PopulationModel, fit_model
 from app.classification.engine.types import EnginePolicy
+from app.classification.engine.validation import history_days, training_window
 from app.core.observability import log
 
 # The optimiser needs a representative sample, not every customer.
@@ -62,9 +64,22 @@ async def model_for(
         return await _fit_and_store(
             session, version=version, policy=policy, cutoff=cutoff, horizon_days=horizon_days
         )
-    model = PopulationModel.from_json(orjson.loads(stored[0]))
+    model = _parse(stored[0])
+    if model is None:
+        return await _fit_and_store(
+            session, version=version, policy=policy, cutoff=cutoff, horizon_days=horizon_days
+        )
     _remember(key, stored[1], model)
     return model
+
+
+def _parse(text: str) -> PopulationModel | None:
+    """The stored model, or None when it was made by another engine version (or is not
+    a model at all): such a fit is refitted, never reused."""
+    try:
+        return PopulationModel.from_json(orjson.loads(text))
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        return None
 
 
 def _remember(key: tuple[int, datetime, int], stamp: datetime, model: PopulationModel) -> None:
@@ -89,11 +104,11 @@ async def _fit_and_store(
         session, version=version, cutoff=cutoff, horizon_days=horizon_days
     )
     key = (version, cutoff, horizon_days)
-    if stored is not None:
+    reused = None if stored is None else _parse(stored[0])
+    if stored is not None and reused is not None:
         await session.commit()
-        model = PopulationModel.from_json(orjson.loads(stored[0]))
-        _remember(key, stored[1], model)
-        return model
+        _remember(key, stored[1], reused)
+        return reused
 
     started = datetime.now(UTC)
     model = await fit(session, policy=policy, cutoff=cutoff, horizon_days=horizon_days)
@@ -120,10 +135,12 @@ async def _fit_and_store(
 async def fit(
     session: AsyncSession, *, policy: EnginePolicy, cutoff: datetime, horizon_days: int
 ) -> PopulationModel:
-    """Fit on data at or before `cutoff` only."""
+    """Fit on data at or before `cutoff` only: the population as of the cut-off, and the
+    cohort as of the start of the newest window that the history allows."""
     stride = max(1, math.ceil(await repository.customer_count(session) / SAMPLE_TARGET))
-    start = cutoff - timedelta(days=horizon_days)
     current = await repository.population(session, as_of=cutoff, stride=stride)
+    window = training_window(history_days(current.histories), float(horizon_days))
+    start = cutoff - timedelta(days=window)
     train = await repository.population(session, as_of=start, stride=stride)
     outcomes = await repository.outcomes(
         session, ids=[c.id for c in train.customers], start=start, end=cutoff, stride=stride
@@ -136,4 +153,5 @@ async def fit(
         current.histories,
         horizon_days=float(horizon_days),
         policy=policy,
+        window_days=window,
     )

@@ -79,7 +79,11 @@ class ClassificationOut(BaseModel):
     reasons: list[str]
     policy_version: int
     model: dict[str, Any] = Field(
-        description="Which population model produced the estimates (fitted or priors)."
+        description="Which population model produced the estimates: `source` (fitted or "
+        "priors), `cutoff`, `name` (the answering model: bgnbd, bgnbd_platt, calibrated or "
+        "prior), `version` (the engine's model version), `trained_on`, and `validation` "
+        "(its held-out figures on the newest window, with every candidate's log-loss; "
+        "null when not validated)."
     )
 
 

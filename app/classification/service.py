@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -132,7 +133,7 @@ def _render(
     result: Classification,
     *,
     active: ActivePolicy,
-    model: PopulationModel,
+    model: dict[str, Any],
     as_of: datetime,
     horizon_days: int,
     lang: str,
@@ -166,11 +167,31 @@ def _render(
         ),
         reasons=[render_reason(r, lang) for r in result.reasons],
         policy_version=active.version,
-        model={
-            "source": model.source,
-            "cutoff": population.cutoff_for(as_of).isoformat().replace("+00:00", "Z"),
-        },
+        model=model,
     )
+
+
+def _model_out(model: PopulationModel, as_of: datetime) -> dict[str, Any]:
+    """Which model answered for customers with an order, and how it validated."""
+    checked = model.validated
+    return {
+        "source": model.source,
+        "cutoff": population.cutoff_for(as_of).isoformat().replace("+00:00", "Z"),
+        "name": model.answer,
+        "version": model.format,
+        "trained_on": model.trained_on,
+        "validation": None
+        if checked is None
+        else {
+            "window_days": checked.window_days,
+            "customers": checked.customers,
+            "auc": checked.auc,
+            "brier": checked.brier,
+            "log_loss": checked.log_loss,
+            "silent_share": checked.silent_share,
+            "candidates": {v.model: v.log_loss for v in model.validation},
+        },
+    }
 
 
 async def classify_customers(
@@ -210,9 +231,10 @@ async def classify_customers(
     ordered = list(rows.values())
     batch = repository.to_batch([r for r, _ in ordered], as_of=as_of)
     results = classify(batch.histories, [c.profile for c in batch.customers], model, policy)
+    described = _model_out(model, as_of)
     by_id = {
         c.external_id: _render(
-            c, res, active=active, model=model, as_of=as_of, horizon_days=horizon, lang=lang
+            c, res, active=active, model=described, as_of=as_of, horizon_days=horizon, lang=lang
         )
         for c, res in zip(batch.customers, results, strict=True)
     }

@@ -28,8 +28,15 @@ from app.classification.engine.features import (
     prospect_columns,
     silence_ratio,
 )
-from app.classification.engine.regression import Glm, Sign, fit_glm, linear_many, response
-from app.classification.engine.summary import BoolArray, Summary
+from app.classification.engine.regression import (
+    Family,
+    Glm,
+    Sign,
+    fit_glm,
+    linear_many,
+    response,
+)
+from app.classification.engine.summary import BoolArray, Summary, take
 from app.classification.engine.types import FloatArray, IntArray
 
 # At most this many cohort rows go into one optimiser (a fixed stride: reproducible).
@@ -74,22 +81,28 @@ def _sample(mask: BoolArray) -> IntArray:
     return result
 
 
-def _columns(
-    features: FloatArray, columns: tuple[Column, ...], model: str
-) -> tuple[FloatArray, list[int], list[Sign]]:
-    """The feature columns one model uses, their indices and their sign constraints."""
-    chosen = [(i, c.churn if model == "churn" else c.count) for i, c in enumerate(columns)]
-    picked = [i for i, sign in chosen if sign is not None]
-    signs = [sign for _, sign in chosen if sign is not None]
-    return features[:, picked], picked, signs
+def _used(columns: tuple[Column, ...], model: str) -> list[tuple[str, Sign]]:
+    """(name, sign constraint) of the feature columns one model uses."""
+    signs = ((c.name, c.churn if model == "churn" else c.count) for c in columns)
+    return [(name, sign) for name, sign in signs if sign is not None]
 
 
-def _expand(model: Glm, picked: list[int], width: int) -> Glm:
-    """The GLM with zero coefficients for the columns it did not use."""
-    coef = [0.0] * width
-    for index, value in zip(picked, model.coef, strict=True):
-        coef[index] = value
-    return Glm(intercept=model.intercept, coef=tuple(coef))
+def _fit_one(
+    named: dict[str, FloatArray],
+    target: FloatArray,
+    columns: tuple[Column, ...],
+    model: str,
+) -> Glm | None:
+    """One GLM on the columns it uses, by name; its coefficients laid out over all of
+    `columns` (zero for the unused), so prediction walks every column in order."""
+    used = _used(columns, model)
+    matrix = np.stack([named[name] for name, _ in used], axis=1)
+    family: Family = "logistic" if model == "churn" else "poisson"
+    glm = fit_glm(matrix, target, family=family, signs=[sign for _, sign in used])
+    if glm is None:
+        return None
+    by_name = dict(zip((name for name, _ in used), glm.coef, strict=True))
+    return Glm(intercept=glm.intercept, coef=tuple(by_name.get(c.name, 0.0) for c in columns))
 
 
 def _fit_pair(
@@ -98,14 +111,12 @@ def _fit_pair(
     silent = (orders == 0).astype(np.float64)
     if silent.sum() < MIN_CLASS or (1.0 - silent).sum() < MIN_CLASS:
         return None
-    churn_x, churn_cols, churn_signs = _columns(features, columns, "churn")
-    count_x, count_cols, count_signs = _columns(features, columns, "count")
-    churn = fit_glm(churn_x, silent, family="logistic", signs=churn_signs)
-    count = fit_glm(count_x, np.minimum(orders, MAX_COUNT), family="poisson", signs=count_signs)
+    named = {c.name: features[:, i] for i, c in enumerate(columns)}
+    churn = _fit_one(named, silent, columns, "churn")
+    count = _fit_one(named, np.minimum(orders, MAX_COUNT), columns, "count")
     if churn is None or count is None:
         return None
-    width = len(columns)
-    return _expand(churn, churn_cols, width), _expand(count, count_cols, width)
+    return churn, count
 
 
 def fit_buyers(
@@ -121,7 +132,7 @@ def fit_buyers(
     rows = _sample(s.buyer)
     if rows.size == 0:
         return None
-    part = _take(s, rows)
+    part = take(s, rows)
     z = btyd_logit(btyd, part, horizon)
     knots = knots_of(z)
     silence_knots = knots_of(silence_ratio(part, population_interval))
@@ -162,7 +173,7 @@ def fit_prospects(s: Summary, orders: FloatArray) -> ProspectCalibrator:
     if n < MIN_PROSPECTS:
         return base
     rows = _sample(prospects)
-    features = np.stack(list(prospect_columns(_take(s, rows))), axis=1)
+    features = np.stack(list(prospect_columns(take(s, rows))), axis=1)
     pair = _fit_pair(features, orders[rows], PROSPECT_COLUMNS)
     if pair is None:
         return base
@@ -212,7 +223,3 @@ def predict_prospects(calibrator: ProspectCalibrator, s: Summary) -> tuple[Float
 def _probabilities(eta: FloatArray) -> FloatArray:
     result: FloatArray = np.clip(response(eta, family="logistic"), P_FLOOR, 1.0 - P_FLOOR)
     return result
-
-
-def _take(s: Summary, rows: IntArray) -> Summary:
-    return Summary(**{name: getattr(s, name)[rows] for name in Summary.__dataclass_fields__})

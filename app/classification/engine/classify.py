@@ -16,6 +16,7 @@ from app.classification.engine.estimate import estimate
 from app.classification.engine.explain import Facts, explain
 from app.classification.engine.grouping import group, spread
 from app.classification.engine.model import PopulationModel
+from app.classification.engine.reasons import MODEL_NAMES
 from app.classification.engine.segments import Column, segment_columns
 from app.classification.engine.stages import STAGES, stages
 from app.classification.engine.strategy import pick_strategy
@@ -26,6 +27,7 @@ from app.classification.engine.types import (
     EnginePolicy,
     Histories,
     Profile,
+    Reason,
 )
 
 DECIMALS = 4
@@ -78,7 +80,11 @@ def _classify(
         0.0,
     )
     tier = tiers(scores, values, s.buyer, policy.tier)
-    stage = stages(s, model.typical_interval, policy.stage)
+    # Probability bounds only where the probability was validated on real outcomes.
+    validated = model.validated is not None
+    stage = stages(
+        s, model.typical_interval, policy.stage, churn=future.churn if validated else None
+    )
     columns = segment_columns(
         s,
         profiles,
@@ -97,6 +103,7 @@ def _classify(
             scores=scores,
             horizon_days=model.horizon_days,
             priors_buyers=model.buyers if model.source == "prior" else None,
+            model=model_reason(model),
         ),
     )
     churn = np.round(future.churn, DECIMALS).tolist()
@@ -144,6 +151,26 @@ def _classify(
         )
         for template, rule, tier_code, stage_code, score, p, n_orders, value, why in rows
     ]
+
+
+def model_reason(model: PopulationModel) -> Reason | None:
+    """Which model answered for customers with an order, and how it validated."""
+    if model.source == "prior":
+        return None
+    name = MODEL_NAMES.get(model.answer, model.answer)
+    checked = model.validated
+    if checked is None:
+        return Reason("model_unvalidated", {"model": name})
+    return Reason(
+        "model_validated",
+        {
+            "model": name,
+            "customers": checked.customers,
+            "days": round(checked.window_days),
+            "auc": round(checked.auc, 2),
+            "brier": round(checked.brier, 3),
+        },
+    )
 
 
 def _template(columns: list[Column], row: int) -> dict[str, object]:

@@ -1,8 +1,9 @@
 """Each customer's future over the horizon: P(no order), expected orders and revenue.
 
-With a calibrator, the recalibrated regressions; without one, BG/NBD alone (FHL 2005
-eq. 10 and P(no purchase)). Expected revenue is expected orders times the Gamma-Gamma
-expected spend per order, net of the customer's (shrunk) refund share.
+With a calibrator, the recalibrated regressions; without one, BG/NBD (FHL 2005 eq. 10
+and P(no purchase)), its probability Platt-scaled when that validated best. Expected
+revenue is expected orders times the Gamma-Gamma expected spend per order, net of the
+customer's (shrunk) refund share.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from app.classification.engine.calibration import P_FLOOR, predict_buyers, predict_prospects
 from app.classification.engine.model import PopulationModel
+from app.classification.engine.platt import predict_platt
 from app.classification.engine.summary import Summary, finite
 from app.classification.engine.types import FloatArray
 
@@ -64,6 +66,8 @@ def estimate(s: Summary, model: PopulationModel) -> Estimates:
         )
     else:
         churn, orders = _btyd_only(s, model)
+        if model.platt is not None:
+            churn = predict_platt(model.platt, s, btyd, horizon=model.horizon_days)
     if not bool(s.buyer.all()):
         prospect_churn, prospect_orders = predict_prospects(model.prospects, s)
         churn = np.where(s.buyer, churn, prospect_churn)

@@ -39,6 +39,7 @@ class Facts:
     scores: FloatArray
     horizon_days: float
     priors_buyers: int | None  # customers with orders, when priors were used
+    model: Reason | None = None  # which model answered for customers with an order
 
 
 def whole(values: FloatArray) -> FloatArray:
@@ -74,6 +75,13 @@ class ReasonTable:
         for row in rows[first].tolist():
             self.reasons.append(Reason(code, {name: _scalar(v[row]) for name, v in params.items()}))
         ids[rows] = offset + group_ids
+
+    def same(self, reason: Reason, mask: BoolArray, ids: IntArray) -> None:
+        """One shared `reason` for every row of `mask`."""
+        if not bool(mask.any()):
+            return
+        self.reasons.append(reason)
+        ids[mask] = len(self.reasons) - 1
 
 
 def _stage_reasons(s: Summary, stage: StageResult, table: ReasonTable) -> IntArray:
@@ -113,7 +121,8 @@ def _stage_reasons(s: Summary, stage: StageResult, table: ReasonTable) -> IntArr
 
 def explain(s: Summary, facts: Facts) -> list[tuple[Reason, ...]]:
     """The reasons of every row: the stage's, won back, value percentile,
-    dissatisfaction, churn probability, and priors (if used) last."""
+    dissatisfaction, churn probability, the model that answered, and priors (if used)
+    last."""
     n = s.x.size
     table = ReasonTable()
     columns = [_stage_reasons(s, facts.stage, table)]
@@ -145,6 +154,10 @@ def explain(s: Summary, facts: Facts) -> list[tuple[Reason, ...]]:
         churn,
     )
     columns.append(churn)
+    if facts.model is not None:
+        answered = np.full(n, NONE, dtype=np.int64)
+        table.same(facts.model, s.buyer, answered)
+        columns.append(answered)
     if facts.priors_buyers is not None:
         priors = np.full(n, NONE, dtype=np.int64)
         buyers = np.full(n, float(facts.priors_buyers))

@@ -1,6 +1,7 @@
-"""Fitting the population model: BG/NBD and Gamma-Gamma on the population as of T, the
-calibrator on the cohort as of T - horizon and what it did up to T, and the tables that
-place a customer in the population.
+"""Fitting the population model: BG/NBD and Gamma-Gamma on the population as of T; the
+answering model chosen on the cohort as of T - window and what it did up to T (the
+newest leak-free window, see validation.py); and the tables that place a customer in the
+population.
 
 Everything handed in is at or before T, so nothing after T can leak into the model.
 Fitting never raises: too little or degenerate data falls back to priors, and the
@@ -10,7 +11,7 @@ model records it (`source`, `notes`).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,16 +20,20 @@ from app.classification.engine.calibration import (
     BuyerCalibrator,
     fit_buyers,
     fit_prospects,
+    predict_buyers,
     prior_prospects,
     stride,
 )
 from app.classification.engine.estimate import estimate
-from app.classification.engine.model import PopulationModel
+from app.classification.engine.model import Answer, PopulationModel
+from app.classification.engine.platt import fit_platt, predict_platt
+from app.classification.engine.regression import Glm
 from app.classification.engine.segments import RfmCuts, quintile_cuts
 from app.classification.engine.spend import GammaGamma, fit_gamma_gamma
-from app.classification.engine.summary import BoolArray, Summary, summarise
+from app.classification.engine.summary import BoolArray, Summary, summarise, take
 from app.classification.engine.tiers import value_of, value_table
 from app.classification.engine.types import EnginePolicy, FloatArray, Histories, Outcomes
+from app.classification.engine.validation import Validation, best, halves, validate
 
 # Hard floors under the policy's min_population: below these no fit is meaningful.
 MIN_BUYERS = 20
@@ -102,10 +107,14 @@ def fit_model(
     *,
     horizon_days: float,
     policy: EnginePolicy,
+    window_days: float | None = None,
 ) -> PopulationModel:
-    """Learn the population as of T from `current`, calibrated on `train` -> `outcomes`
-    (the same customers as of T - horizon and what they did up to T). Deterministic."""
+    """Learn the population as of T from `current`, validated and calibrated on `train`
+    -> `outcomes`: the same customers as of T - window and what they did up to T (the
+    window is the horizon unless given shorter, see validation.training_window).
+    Deterministic."""
     horizon = float(horizon_days) if math.isfinite(horizon_days) and horizon_days > 0 else 1.0
+    window = horizon if window_days is None else float(window_days)
     fallback = prior_model(
         horizon_days=horizon,
         policy=policy,
@@ -113,7 +122,7 @@ def fit_model(
         buyers=int(np.count_nonzero(current.orders > 0)),
     )
     try:
-        model = _fit(train, outcomes, current, horizon=horizon, policy=policy)
+        model = _fit(train, outcomes, current, horizon=horizon, window=window, policy=policy)
     # Deliberately broad: a population the optimisers choke on must not take the
     # classification service down; priors and a note are the honest answer.
     except Exception as error:
@@ -123,12 +132,27 @@ def fit_model(
     return model
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What answers for customers with an order, and how the candidates validated."""
+
+    name: Answer
+    calibrator: BuyerCalibrator | None
+    platt: Glm | None
+    trained_on: int
+    validation: tuple[Validation, ...]
+
+
+_PLAIN = _Answer(name="bgnbd", calibrator=None, platt=None, trained_on=0, validation=())
+
+
 def _fit(
     train: Histories,
     outcomes: Outcomes,
     current: Histories,
     *,
     horizon: float,
+    window: float,
     policy: EnginePolicy,
 ) -> PopulationModel:
     notes: list[str] = []
@@ -140,32 +164,38 @@ def _fit(
     if btyd is None:
         notes.append(f"{buyers} customers with orders, {repeaters} repeat: BG/NBD priors")
 
-    calibrator, trained_on, prospects = None, 0, prior_prospects()
+    answer, prospects = _PLAIN, prior_prospects()
     if len(train) != outcomes.orders.shape[0]:
         notes.append("cohort and outcomes differ in length: not calibrated")
-    elif len(train):
+    elif len(train) and window > 0:
         s_train = summarise(train)
         orders = np.maximum(outcomes.orders.astype(np.float64), 0.0)
         prospects = fit_prospects(s_train, orders)
         if btyd is not None:
-            calibrator, trained_on = _calibrate(s_train, orders, horizon=horizon, policy=policy)
-        if calibrator is None:
-            notes.append("cohort too small or degenerate: not calibrated")
+            answer = _choose(s_train, orders, window=window, policy=policy)
+        if not answer.validation:
+            notes.append("cohort too small or degenerate: not validated")
+    elif window <= 0:
+        notes.append("history too short for a training window: not calibrated")
 
     spend = fit_gamma_gamma(*_spend_rows(s))
     revenue = float(s.revenue.sum())
     model = replace(
         base,
         source="fitted" if btyd is not None else "prior",
+        answer=answer.name if btyd is not None else "prior",
         repeaters=repeaters,
-        trained_on=trained_on,
+        trained_on=answer.trained_on,
+        window_days=window if answer.validation else 0.0,
+        validation=answer.validation,
         bgnbd=btyd.params if btyd is not None else PRIOR,
         spend=(spend.p, spend.q, spend.gamma) if isinstance(spend, GammaGamma) else None,
         mean_order_value=float(s.revenue.sum() / s.orders.sum()) if buyers else 0.0,
         refund_share=min(float(s.refunds.sum()) / revenue, 1.0) if revenue > 0 else 0.0,
         orders_per_day=float(s.orders.sum() / s.order_days.sum()) if buyers else 1.0,
         typical_interval=typical_interval(s),
-        calibrator=calibrator,
+        calibrator=answer.calibrator,
+        platt=answer.platt,
         prospects=prospects,
         notes=tuple(notes),
     )
@@ -178,25 +208,65 @@ def _spend_rows(s: Summary) -> tuple[FloatArray, FloatArray]:
     return s.mean_spend[rows], s.orders[rows]
 
 
-def _calibrate(
-    s_train: Summary, orders: FloatArray, *, horizon: float, policy: EnginePolicy
-) -> tuple[BuyerCalibrator | None, int]:
-    """The calibrator, from features of a BG/NBD fitted on the cohort as of T0 itself."""
+def _choose(
+    s_train: Summary, orders: FloatArray, *, window: float, policy: EnginePolicy
+) -> _Answer:
+    """Fit each candidate on one half of the cohort's buyers, score it on the other,
+    keep the best by held-out log-loss and refit it on the whole cohort.
+
+    Candidates: BG/NBD as fitted on the cohort, BG/NBD with Platt scaling, and the
+    calibration layer. The BG/NBD the features come from is fitted on the cohort as of
+    T - window itself, so nothing the candidates see comes from after T - window.
+    """
     if not _enough(s_train, policy):
-        return None, 0
+        return _PLAIN
     btyd_then = _fit_btyd(s_train)
     if btyd_then is None:
-        return None, 0
-    calibrator = fit_buyers(
-        s_train,
-        orders,
+        return _PLAIN
+    rows = np.flatnonzero(s_train.buyer)
+    rows = rows[:: stride(rows.size)]
+    part = take(s_train, rows)
+    silent = (orders[rows] == 0).astype(np.float64)
+    fit_rows, check_rows = halves(rows.size)
+    fit_part, check = take(part, fit_rows), take(part, check_rows)
+    interval = typical_interval(s_train)
+    truth = silent[check_rows]
+
+    scored: list[Validation] = [
+        validate(
+            "bgnbd",
+            btyd_then.p_no_purchase(check.x, check.t_x, check.T, window),
+            truth,
+            window,
+        )
+    ]
+    platt = fit_platt(fit_part, silent[fit_rows], btyd_then, horizon=window)
+    if platt is not None:
+        p = predict_platt(platt, check, btyd_then, horizon=window)
+        scored.append(validate("bgnbd_platt", p, truth, window))
+    half = fit_buyers(
+        fit_part,
+        orders[rows][fit_rows],
         btyd_then,
-        horizon=horizon,
-        population_interval=typical_interval(s_train),
+        horizon=window,
+        population_interval=interval,
     )
-    if calibrator is None:
-        return None, 0
-    return calibrator, int(s_train.buyer.sum())
+    if half is not None:
+        p, _ = predict_buyers(half, check, btyd_then, horizon=window, population_interval=interval)
+        scored.append(validate("calibrated", p, truth, window))
+    chosen = best(scored)
+    validation = (chosen, *(v for v in scored if v is not chosen))
+    if chosen.model == "bgnbd_platt":
+        final_platt = fit_platt(part, silent, btyd_then, horizon=window)
+        if final_platt is not None:
+            return _Answer("bgnbd_platt", None, final_platt, rows.size, validation)
+    if chosen.model == "calibrated":
+        calibrator = fit_buyers(
+            part, orders[rows], btyd_then, horizon=window, population_interval=interval
+        )
+        if calibrator is not None:
+            return _Answer("calibrated", calibrator, None, rows.size, validation)
+    return replace(_PLAIN, validation=validation)
 
 
 def _with_tables(model: PopulationModel, s: Summary, policy: EnginePolicy) -> PopulationModel:

@@ -15,11 +15,16 @@ from app.classification.engine.regression import Glm
 from app.classification.engine.segments import Population, RfmCuts
 from app.classification.engine.spend import GammaGamma, SpendFallback, SpendModel
 from app.classification.engine.tiers import ValueTable
+from app.classification.engine.validation import Validation
 
-# Bumped whenever a stored model's meaning or shape changes; older ones must be refitted.
-FORMAT = 3
+# The engine's model version, stored in every fit: bumped whenever a stored model's
+# meaning or shape changes, so a fit of another version is refitted, never reused.
+FORMAT = 4
 
 Source = Literal["fitted", "prior"]
+# Which model answers for customers with an order: BG/NBD as fitted, BG/NBD with Platt
+# scaling, the calibration layer, or priors.
+Answer = Literal["prior", "bgnbd", "bgnbd_platt", "calibrated"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +34,7 @@ class PopulationModel:
     customers: int  # customers in the population as of T
     buyers: int  # of whom with an order
     repeaters: int  # of whom with orders on two days or more
-    trained_on: int  # cohort customers the calibrator learned from (0: not calibrated)
+    trained_on: int  # cohort buyers the answering model learned from (0: not calibrated)
     bgnbd: tuple[float, float, float, float]  # r, alpha (days), a, b
     spend: tuple[float, float, float] | None  # Gamma-Gamma p, q, gamma; None: the fallback
     mean_order_value: float  # gross per order, population; 0 when unknown
@@ -43,6 +48,11 @@ class PopulationModel:
     rfm: RfmCuts
     median_order_days: float  # among repeat buyers
     median_order_value: float  # gross per order, among buyers
+    answer: Answer = "prior"
+    platt: Glm | None = None  # Platt scaling of the BG/NBD logit, when that answers
+    window_days: float = 0.0  # length of the window validated and calibrated on
+    # The candidates' held-out figures on that window, the answering one first.
+    validation: tuple[Validation, ...] = ()
     notes: tuple[str, ...] = ()
     format: int = FORMAT
 
@@ -58,7 +68,12 @@ class PopulationModel:
 
     @property
     def calibrated(self) -> bool:
-        return self.calibrator is not None
+        return self.calibrator is not None or self.platt is not None
+
+    @property
+    def validated(self) -> Validation | None:
+        """The answering model's held-out figures, if it was validated."""
+        return self.validation[0] if self.validation else None
 
     @property
     def population(self) -> Population:
@@ -77,6 +92,8 @@ class PopulationModel:
     def from_json(cls, data: dict[str, Any]) -> PopulationModel:
         """The model `to_json` produced, exactly. Raises ValueError for a model stored in
         another format: it has to be refitted."""
+        if not isinstance(data, dict):
+            raise ValueError("not a population model: not an object")
         if data.get("format") != FORMAT:
             raise ValueError(f"population model format {data.get('format')!r}, need {FORMAT}")
         names = {f.name for f in fields(cls)}
@@ -94,10 +111,12 @@ class PopulationModel:
                     ranks=tuple(data["value_table"]["ranks"]),
                 ),
                 rfm=RfmCuts(**{k: tuple(v) for k, v in data["rfm"].items()}),
+                platt=_glm(data.get("platt")),
+                validation=tuple(Validation(**v) for v in data.get("validation", ())),
                 notes=tuple(data.get("notes", ())),
             )
             return cls(**values)
-        except (KeyError, TypeError) as error:
+        except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"not a population model: {error}") from error
 
 

@@ -60,10 +60,28 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "{percent}% chance of no order in the next {horizon} days",
         "zh-CN": "未来 {horizon} 天内不下单的概率为 {percent}%",
     },
+    "model_validated": {
+        "en": "Estimated by {model}, validated on {customers} customers over the last "
+        "{days} days (AUC {auc}, Brier {brier})",
+        "zh-CN": "由 {model} 估计，已在 {customers} 位客户最近 {days} 天的实际表现上验证"
+        "（AUC {auc}，Brier {brier}）",
+    },
+    "model_unvalidated": {
+        "en": "Estimated by {model}; the history is too short to validate it yet",
+        "zh-CN": "由 {model} 估计；历史数据尚不足以验证",
+    },
     "priors": {
         "en": "Population too small ({buyers} customers with orders); estimates use priors",
         "zh-CN": "客户群体过小（{buyers} 位有订单客户），预测基于先验估计",
     },
+}
+
+# How each answering model is named in reasons (a technical name, the same in every language).
+MODEL_NAMES = {
+    "prior": "priors",
+    "bgnbd": "BG/NBD",
+    "bgnbd_platt": "BG/NBD with Platt scaling",
+    "calibrated": "BG/NBD with a calibration layer",
 }
 
 # English singulars after a literal 1 ("1 days" -> "1 day").

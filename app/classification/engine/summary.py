@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from app.classification.engine.types import FloatArray, Histories
+from app.classification.engine.types import FloatArray, Histories, IntArray
 
 BoolArray = NDArray[np.bool_]
 
@@ -104,3 +104,8 @@ def summarise(h: Histories) -> Summary:
         interactions=_count(h.interactions),
         recent_contacts=_count(h.recent_contacts),
     )
+
+
+def take(s: Summary, rows: IntArray) -> Summary:
+    """The summary of rows `rows` only."""
+    return Summary(**{name: getattr(s, name)[rows] for name in Summary.__dataclass_fields__})

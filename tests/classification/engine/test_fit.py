@@ -150,7 +150,10 @@ def test_a_model_of_another_format_is_refused() -> None:
 def test_churn_probability_is_calibrated_on_the_next_horizon() -> None:
     sim = simulate(20_000, seed=5)
     model = _fit(sim)
-    assert model.calibrated and model.source == "fitted"
+    # On the engine's own BG/NBD process, whichever candidate validated best answers.
+    assert model.source == "fitted" and model.validated is not None
+    assert model.answer == model.validated.model
+    assert model.validated.customers > 5000
     current = sim.histories(CUTOFF)
     results = classify(current, [Profile()] * len(current), model, POLICY)
     predicted = np.array([r.churn_probability for r in results])
@@ -230,3 +233,36 @@ def test_nothing_after_the_cutoff_changes_anything() -> None:
     assert results[0] == results[1]
     futures = [backtest(w, cutoff=CUTOFF, horizon=HORIZON).future for w in (sim, other)]
     assert futures[0].revenue.sum() != futures[1].revenue.sum()
+
+
+def test_a_young_installation_is_validated_on_a_shorter_window() -> None:
+    from app.classification.engine.validation import history_days, training_window
+
+    # Customers acquired over 60 days, observed until day 300; the horizon asked is a
+    # year, longer than the whole history: learn from the newest window that fits.
+    sim = simulate(6000, seed=11, acquisition_days=60.0, end=700.0)
+    cutoff, horizon = 300.0, 365.0
+    current = sim.histories(cutoff)
+    window = training_window(history_days(current), horizon)
+    assert 100.0 <= window < horizon
+    model = fit_model(
+        sim.histories(cutoff - window),
+        sim.outcomes(cutoff - window, cutoff),
+        current,
+        horizon_days=horizon,
+        policy=POLICY,
+        window_days=window,
+    )
+    assert model.source == "fitted" and model.window_days == window
+    assert model.validated is not None and model.trained_on > 0
+    assert {v.model for v in model.validation} == {"bgnbd", "bgnbd_platt", "calibrated"}
+    assert model.validated.log_loss == min(v.log_loss for v in model.validation)
+    assert model.validated.customers > 2000 and model.validated.auc > 0.7
+    # The year's forecast is still honest about the year (scored on what followed T).
+    results = classify(current, [Profile()] * len(current), model, POLICY)
+    predicted = np.array([r.churn_probability for r in results])
+    silent = sim.outcomes(cutoff, cutoff + horizon).orders == 0
+    assert predicted.mean() == pytest.approx(silent.mean(), abs=0.05)
+    # The answer says which model it was and how it validated.
+    assert results[0].reasons[-1].code == "model_validated"
+    assert results[0].reasons[-1].params["customers"] == model.validated.customers

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.classification.engine import PopulationModel, classify, fit_model, prior_model
+from app.classification.engine.regression import Glm
 from app.classification.engine.simulate import simulate
 from app.classification.engine.types import Outcomes, Profile
 from tests.classification.engine.support import CUTOFF, HORIZON, POLICY, PROSPECT, fitted, rows
@@ -30,8 +32,19 @@ def uncalibrated() -> PopulationModel:
     return model
 
 
+@lru_cache(maxsize=1)
+def platt_scaled() -> PopulationModel:
+    """BG/NBD with Platt scaling answering (a flatter, shifted logit)."""
+    return replace(uncalibrated(), answer="bgnbd_platt", platt=Glm(intercept=0.4, coef=(0.6,)))
+
+
 def models() -> list[PopulationModel]:
-    return [fitted(), uncalibrated(), prior_model(horizon_days=HORIZON, policy=POLICY)]
+    return [
+        fitted(),
+        uncalibrated(),
+        platt_scaled(),
+        prior_model(horizon_days=HORIZON, policy=POLICY),
+    ]
 
 
 @st.composite

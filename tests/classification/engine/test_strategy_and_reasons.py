@@ -63,6 +63,14 @@ EXAMPLES = {
     "dissatisfied": {"negative": 2, "refund_percent": 40},
     "churn_probability": {"percent": 62, "horizon": 180},
     "priors": {"buyers": 15},
+    "model_validated": {
+        "model": "BG/NBD with Platt scaling",
+        "customers": 762,
+        "days": 182,
+        "auc": 0.89,
+        "brier": 0.118,
+    },
+    "model_unvalidated": {"model": "BG/NBD"},
 }
 
 
@@ -103,7 +111,10 @@ def test_classified_reasons_are_json_scalars_and_render() -> None:
     ]
     for h in customers:
         result = classify(h, [Profile()], fitted(), POLICY)[0]
-        assert result.reasons[-1].code == "churn_probability"
+        codes = [r.code for r in result.reasons]
+        assert "churn_probability" in codes
+        # Customers with an order are told which model answered and how it validated.
+        assert (codes[-1] == "model_validated") == (h.orders[0] > 0)
         for reason in result.reasons:
             json.dumps(dict(reason.params))
             assert all(isinstance(v, int | float | str) for v in reason.params.values())

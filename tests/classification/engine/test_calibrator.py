@@ -1,0 +1,50 @@
+"""The calibration layer on its own: learns the cohort's outcomes, keeps its sign
+constraints, and predicts a calibrated mean on fresh customers of the same process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.classification.engine.btyd import fit_bgnbd
+from app.classification.engine.calibration import fit_buyers, predict_buyers
+from app.classification.engine.features import BUYER_COLUMNS
+from app.classification.engine.simulate import simulate
+from app.classification.engine.summary import summarise
+
+HORIZON = 120.0
+
+
+def test_learns_the_cohort_and_predicts_fresh_customers() -> None:
+    train, fresh = simulate(8000, seed=21), simulate(8000, seed=22)
+    cutoff = 600.0
+    s = summarise(train.histories(cutoff))
+    orders = train.outcomes(cutoff, cutoff + HORIZON).orders.astype(np.float64)
+    btyd = fit_bgnbd(s.x, s.t_x, s.T)
+    assert btyd is not None
+    calibrator = fit_buyers(s, orders, btyd, horizon=HORIZON, population_interval=30.0)
+    assert calibrator is not None
+    # Sign constraints: every churn coefficient with a sign keeps it.
+    for column, coef in zip(BUYER_COLUMNS, calibrator.churn.coef, strict=True):
+        if column.churn == 1:
+            assert coef >= 0.0, column.name
+        elif column.churn == -1:
+            assert coef <= 0.0, column.name
+        elif column.churn is None:
+            assert coef == 0.0, column.name
+    s_new = summarise(fresh.histories(cutoff))
+    churn, expected = predict_buyers(
+        calibrator, s_new, btyd, horizon=HORIZON, population_interval=30.0
+    )
+    future = fresh.outcomes(cutoff, cutoff + HORIZON).orders
+    assert churn.mean() == pytest.approx(float((future == 0).mean()), abs=0.02)
+    assert expected.sum() == pytest.approx(float(future.sum()), rel=0.1)
+
+
+def test_one_outcome_class_is_not_fitted() -> None:
+    sim = simulate(500, seed=2)
+    s = summarise(sim.histories(400.0))
+    btyd = fit_bgnbd(s.x, s.t_x, s.T)
+    assert btyd is not None
+    nobody = np.zeros(s.x.size)
+    assert fit_buyers(s, nobody, btyd, horizon=HORIZON, population_interval=30.0) is None

@@ -1,0 +1,60 @@
+"""Stored population fits carry the engine's model version: another version's fit is
+refitted and replaced, never reused and never a crash."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.classification.engine.model import FORMAT
+from tests.classification.test_endpoints import _classify, _iso, _seed
+
+T = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+async def _stored(session: AsyncSession) -> list[dict[str, object]]:
+    rows = (await session.execute(text("SELECT model::text FROM population_fits"))).all()
+    await session.commit()
+    return [json.loads(r[0]) for r in rows]
+
+
+async def test_a_fit_of_another_engine_version_is_refitted(
+    client: httpx.AsyncClient, reader: dict[str, str], session: AsyncSession
+) -> None:
+    await _seed(session, "c-1", [(40, "10"), (20, "10")])
+    first = await _classify(client, reader, "c-1", as_of=_iso(T))
+    assert first.status_code == 200
+    model = first.json()["model"]
+    assert model["version"] == FORMAT and model["name"] in ("prior", "bgnbd")
+    (stored,) = await _stored(session)
+    assert stored["format"] == FORMAT
+
+    # What an older engine left behind for the same key: another version, another shape.
+    old = {"format": FORMAT - 1, "source": "fitted", "bgnbd": [1, 2, 3, 4]}
+    await session.execute(
+        text("UPDATE population_fits SET model = CAST(:m AS jsonb), created_at = now()"),
+        {"m": json.dumps(old)},
+    )
+    await session.commit()
+    again = await _classify(client, reader, "c-1", as_of=_iso(T))
+    assert again.status_code == 200
+    assert again.content == first.content
+    (refitted,) = await _stored(session)
+    assert refitted["format"] == FORMAT
+
+
+async def test_garbage_in_a_stored_fit_is_refitted(
+    client: httpx.AsyncClient, reader: dict[str, str], session: AsyncSession
+) -> None:
+    await _seed(session, "c-1", [(40, "10"), (20, "10")])
+    first = await _classify(client, reader, "c-1", as_of=_iso(T))
+    await session.execute(
+        text("UPDATE population_fits SET model = '[1, 2]'::jsonb, created_at = now()")
+    )
+    await session.commit()
+    again = await _classify(client, reader, "c-1", as_of=_iso(T))
+    assert again.status_code == 200 and again.content == first.content
