@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification.engine.types import Histories, Outcomes, Profile
 from app.core.db import is_replica, raw_connection
+from app.policies.repository import POLICY_LOCK
 
 # {where} picks the customers; $1 is the cut-off T. Each customer's events are read by
 # an index range scan on (customer_id, occurred_at), so the cost follows the customers
@@ -249,6 +250,9 @@ async def _save_snapshots(conn: Any, *, external_ids: list[str], as_of: datetime
     upto = as_of.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if upto < datetime.now(UTC) - timedelta(days=1):
         return  # only "today" is asked for again and again
+    # Summed from amounts in the base currency: a policy change re-basing them meanwhile
+    # is waited for (and drops what this stores, if it starts after).
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", POLICY_LOCK)
     sql = _HISTORY_SQL.format(where=_BY_EXTERNAL_IDS, **_WHOLE_HISTORY)
     rows = await conn.fetch(sql, upto, external_ids)
     contacts = await _recent_contacts(conn, ids=[r["id"] for r in rows], upto=upto)

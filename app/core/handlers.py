@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import structlog
 from asyncpg import InterfaceError as DriverInterfaceError
 from asyncpg import PostgresConnectionError, PostgresError
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.db import is_unavailable
 from app.core.observability import log
@@ -90,10 +92,47 @@ async def _on_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    # The details go to the log (with the request id), never to the client.
+def _unexpected(exc: BaseException) -> Response:
+    # The details go to the log (with the request id), never to the client; the id in the
+    # answer lets a caller's report be matched with that log line.
     log.error("unhandled error", exc_type=type(exc).__name__, exc_info=exc)
-    return problem_response(Problem("An unexpected error occurred; it has been logged"))
+    body = Problem("An unexpected error occurred; it has been logged").body()
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    return Response(
+        content=orjson.dumps(body), status_code=500, media_type="application/problem+json"
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    return _unexpected(exc)
+
+
+class UnexpectedErrorMiddleware:
+    """A bug becomes a 500 problem inside the request's context (its id, its access log
+    line); Starlette's own last-resort handler runs outside every middleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            if started:
+                raise
+            await _unexpected(exc)(scope, receive, send)
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
@@ -112,3 +151,5 @@ def install(app: FastAPI) -> None:
     for database_error in (DBAPIError, PostgresError, DriverInterfaceError, PoolTimeout):
         app.add_exception_handler(database_error, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    # Added first, so innermost: inside the request-context middleware.
+    app.add_middleware(UnexpectedErrorMiddleware)

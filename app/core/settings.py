@@ -48,9 +48,8 @@ class Settings(BaseSettings):
     # Keys the hashes that remember erased customer ids (HMAC-SHA256). Changing it forgets
     # every erasure made before, so set it once per installation.
     erasure_key: SecretStr = SecretStr("stratum-erasure-v1")
-    # Fits stored per policy version (days x horizons), the horizons a caller may ask
-    # for besides the policy's own, and how long a request waits for another's fit.
-    max_stored_fits: int = 16
+    # The horizons a caller may ask for besides the policy's own (each is a fit of its
+    # own), and how long a request waits for another's fit before a 503.
     fit_horizons: tuple[int, ...] = (30, 60, 90, 180, 365)
     fit_wait_seconds: float = 20.0
     # Fit today's population model in the background at start and after midnight UTC.

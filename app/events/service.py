@@ -10,6 +10,7 @@ from decimal import Context, Decimal, localcontext
 from typing import Any, TypeVar
 
 import orjson
+from asyncpg.exceptions import ForeignKeyViolationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,6 +106,23 @@ async def store(
     unique: dict[str, tuple[int, EventIn]] = {}
     for index, event in enumerate(events):
         unique.setdefault(event.event_id, (index, event))
+    try:
+        # A savepoint: a customer erased by a transaction that commits while this batch
+        # waits on it fails the insert (a foreign-key violation), not the request.
+        async with session.begin_nested():
+            accepted, skipped = await _store_once(session, unique=unique, policy=policy)
+    except ForeignKeyViolationError:
+        accepted, skipped = await _store_once(session, unique=unique, policy=policy)
+    return IngestResult(
+        accepted=accepted,
+        duplicates=len(events) - accepted - len(skipped),
+        skipped=skipped or None,
+    )
+
+
+async def _store_once(
+    session: AsyncSession, *, unique: dict[str, tuple[int, EventIn]], policy: Rates
+) -> tuple[int, list[SkippedEvent]]:
     erased = await erased_ids(session, external_ids={e.customer_id for _, e in unique.values()})
     skipped = [
         SkippedEvent(index=i, event_id=e.event_id, reason=ERASED_REASON)
@@ -114,12 +132,7 @@ async def store(
     kept = [(i, e) for i, e in unique.values() if e.customer_id not in erased]
     rows = _rows(kept, policy)
     await repository.ensure_customers(session, external_ids={e.customer_id for _, e in kept})
-    accepted = await repository.insert_events(session, rows=rows)
-    return IngestResult(
-        accepted=accepted,
-        duplicates=len(events) - accepted - len(skipped),
-        skipped=skipped or None,
-    )
+    return await repository.insert_events(session, rows=rows), skipped
 
 
 ERASED_REASON = "the customer was erased; their events are not stored again"

@@ -15,15 +15,15 @@ from app.policies.models import Policy
 # exclusively: a change waits for batches converted at the old rates to commit (and then
 # re-bases them), and a batch that starts during a change waits and uses the new rates.
 # Policy changes are serialised by it too, each diffing against the one before.
-_POLICY_LOCK = 4_170_002
+POLICY_LOCK = 4_170_002
 
 
 async def lock_shared(session: AsyncSession) -> None:
-    await session.execute(text(f"SELECT pg_advisory_xact_lock_shared({_POLICY_LOCK})"))
+    await session.execute(text(f"SELECT pg_advisory_xact_lock_shared({POLICY_LOCK})"))
 
 
 async def lock_exclusive(session: AsyncSession) -> None:
-    await session.execute(text(f"SELECT pg_advisory_xact_lock({_POLICY_LOCK})"))
+    await session.execute(text(f"SELECT pg_advisory_xact_lock({POLICY_LOCK})"))
 
 
 async def latest_version(session: AsyncSession) -> int | None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.customers import service as customers
 from app.events.importer import import_file
 from tests.hostile.support import PROBLEM, order, rows_mentioning, signed
 
@@ -142,3 +145,24 @@ async def test_erasure_is_stored_as_a_keyed_hash_only(
     assert len(stored) == 1
     assert bytes(stored[0]) != hashlib.sha256(b"cust-erased").digest()
     assert len(bytes(stored[0])) == 32
+
+
+async def test_a_batch_racing_an_erasure_skips_the_erased_customer(
+    app: Any, client: httpx.AsyncClient, admin: dict[str, str], session: AsyncSession
+) -> None:
+    await _history(client, admin)
+    async with app.state.sessionmaker() as erasing:
+        await customers.erase(erasing, customer_id="cust-erased")
+        # This batch finds the customer still there, then waits on the erasing transaction.
+        batch = [order("o-erased-new", "cust-erased"), order("o-kept", "c-kept")]
+        posting = asyncio.create_task(
+            client.post("/v1/events", json={"events": batch}, headers=admin)
+        )
+        await asyncio.sleep(0.5)
+        await erasing.commit()
+    response = await posting
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    assert [s["event_id"] for s in response.json()["skipped"]] == ["o-erased-new"]
+    for needle in NEEDLES:
+        assert await rows_mentioning(session, needle) == {}, needle

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,10 +12,12 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.classification.repository import SNAPSHOT_MIN_EVENTS
 from app.events import service as events
 from app.events.schemas import EventIn
 from app.main import create_app
 from app.policies import service as policies
+from app.policies.schemas import PolicyBody
 from tests.hostile.support import order, signed
 
 RATES = ["1.10", "0.95", "1.30", "1.05", "0.88", "1.21", "1.17"]
@@ -160,3 +163,37 @@ async def test_two_concurrent_changes_do_not_diff_against_the_same_version(
         assert [a.status_code for a in answers] == [200, 200]
         latest = (await client.get("/v1/policy", headers=admin)).json()
         assert await _mis_converted(session, Decimal(latest["exchange_rates"]["EUR"])) == []
+
+
+async def test_a_snapshot_saved_during_a_rate_change_holds_the_new_amounts(
+    app: Any, client: httpx.AsyncClient, admin: dict[str, str], session: AsyncSession
+) -> None:
+    policy = await _eur_policy(client, admin, "1.00")
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    events = [
+        order(
+            f"o-{i}",
+            "big",
+            amount="10.00",
+            currency="EUR",
+            occurred_at=(start - timedelta(days=1 + i // 4)).isoformat(),
+        )
+        for i in range(SNAPSHOT_MIN_EVENTS)
+    ]
+    assert (
+        await client.post("/v1/events", json={"events": events}, headers=admin)
+    ).status_code == 200
+    async with app.state.sessionmaker() as changing:
+        document = PolicyBody.model_validate(
+            {**policy, "exchange_rates": {"EUR": "2.00"}}
+        ).document()
+        await policies.replace(changing, document=document)
+        # A classification reads the old amounts and saves a snapshot of them, unless it
+        # waits for the change.
+        reading = asyncio.create_task(client.get("/v1/customers/big/classification", headers=admin))
+        await asyncio.sleep(0.5)
+        await changing.commit()
+    assert (await reading).status_code == 200
+    snapshot = await session.execute(text("SELECT summary->>'revenue' FROM history_snapshots"))
+    revenue = [Decimal(v) for v in snapshot.scalars()]
+    assert revenue in ([], [Decimal("20.00") * SNAPSHOT_MIN_EVENTS])

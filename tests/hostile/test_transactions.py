@@ -122,3 +122,20 @@ async def test_a_segment_key_conflict_is_409_and_keeps_the_first(
     conflict = await client.post("/v1/segments", json=second, headers=admin)
     assert conflict.status_code == 409
     assert (await client.get("/v1/segments/s", headers=admin)).json()["name"] == "First"
+
+
+async def test_a_genuine_bug_is_a_500_problem_naming_the_request_id(
+    plain: httpx.AsyncClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.segments import service as segments
+
+    async def broken(session: AsyncSession) -> None:
+        raise ZeroDivisionError("secret detail")
+
+    monkeypatch.setattr(segments, "overview", broken)
+    response = await plain.get("/v1/segments/overview", headers={**admin, "x-request-id": "req-42"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["request_id"] == "req-42" == response.headers["x-request-id"]
+    assert "secret detail" not in response.text
+    assert "ZeroDivisionError" not in response.text
