@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from app.core.embedded import start_embedded, to_async_url
+from app.core.observability import log
 from app.core.settings import Settings
 
 # Named constraints keep Alembic migrations reviewable and reversible.
@@ -166,13 +168,12 @@ class ReadRouting:
     def replica_failed(self) -> None:
         self._replica_down_until = time.monotonic() + self.retry_seconds
 
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def open(self) -> AsyncSession:
+        """A read session: the replica's, checked out now so that a replica that is down
+        sends this request to the primary instead of failing it; else the primary's."""
         if self.replica is not None and self.replica_usable():
             session = self.replica()
             try:
-                # Checked out now, so a replica that is down sends this request to the
-                # primary instead of failing it.
                 await session.connection()
             except Exception as exc:
                 await session.close()
@@ -180,17 +181,23 @@ class ReadRouting:
                     raise
                 self.replica_failed()
             else:
-                try:
-                    yield session
-                except Exception as exc:
-                    if is_unavailable(exc):
-                        self.replica_failed()
-                    raise
-                finally:
-                    await session.close()
-                return
-        async with self.primary() as session:
+                return session
+        return self.primary()
+
+    def failed(self, session: AsyncSession, exc: BaseException) -> None:
+        if is_replica(session) and is_unavailable(exc):
+            self.replica_failed()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        session = await self.open()
+        try:
             yield session
+        except Exception as exc:
+            self.failed(session, exc)
+            raise
+        finally:
+            await close_session(session)
 
 
 async def open_databases(app: FastAPI, url: str, settings: Settings) -> None:
@@ -216,11 +223,26 @@ async def close_databases(app: FastAPI) -> None:
     await app.state.engine.dispose()
 
 
+async def close_session(session: AsyncSession) -> None:
+    """Close a request's session; a connection that cannot even roll back (the server
+    went away mid-request) is dropped, not returned to the pool, and the answer the
+    request already has stands: closing never turns it into a 500."""
+    try:
+        await session.close()
+    except Exception as exc:
+        log.warning("database session closed with an error", exc_type=type(exc).__name__)
+        with contextlib.suppress(Exception):
+            await session.invalidate()
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; services commit, anything uncommitted is rolled back."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+    session = sessionmaker()
+    try:
         yield session
+    finally:
+        await close_session(session)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
@@ -229,8 +251,14 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for reads that tolerate a little replication lag (see ReadRouting)."""
     routing: ReadRouting = request.app.state.reads
-    async with routing.session() as session:
+    session = await routing.open()
+    try:
         yield session
+    except Exception as exc:
+        routing.failed(session, exc)
+        raise
+    finally:
+        await close_session(session)
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
