@@ -129,7 +129,15 @@ def is_unavailable(exc: BaseException) -> bool:
         | asyncpg.exceptions.ConnectionDoesNotExistError
         | asyncpg.exceptions.ReadOnlySQLTransactionError
         | asyncpg.exceptions.TooManyConnectionsError,
-    ) or (isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc))
+    ) or is_broken_connection(exc)
+
+
+def is_broken_connection(exc: BaseException) -> bool:
+    """A driver-side error that leaves the connection unusable: closed under it, or
+    stuck in an operation that was interrupted (a terminated backend, a cancelled wait)."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig.__cause__ or exc.orig
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError)
 
 
 class ReadRouting:
@@ -195,6 +203,7 @@ class ReadRouting:
             yield session
         except Exception as exc:
             self.failed(session, exc)
+            await drop_if_broken(session, exc)
             raise
         finally:
             await close_session(session)
@@ -223,6 +232,15 @@ async def close_databases(app: FastAPI) -> None:
     await app.state.engine.dispose()
 
 
+async def drop_if_broken(session: AsyncSession, exc: BaseException) -> None:
+    """After a request failed on the database, its connections are discarded rather than
+    handed to the next request: a read without a transaction would not notice an
+    interrupted operation on return."""
+    if is_unavailable(exc):
+        with contextlib.suppress(Exception):
+            await session.invalidate()
+
+
 async def close_session(session: AsyncSession) -> None:
     """Close a request's session; a connection that cannot even roll back (the server
     went away mid-request) is dropped, not returned to the pool, and the answer the
@@ -235,14 +253,25 @@ async def close_session(session: AsyncSession) -> None:
             await session.invalidate()
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; services commit, anything uncommitted is rolled back."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+@asynccontextmanager
+async def guarded(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session that is dropped when its work failed on the database and whose close
+    never raises (see `drop_if_broken` and `close_session`)."""
     session = sessionmaker()
     try:
         yield session
+    except Exception as exc:
+        await drop_if_broken(session, exc)
+        raise
     finally:
         await close_session(session)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; services commit, anything uncommitted is rolled back."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with guarded(sessionmaker) as session:
+        yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
@@ -256,6 +285,7 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
     except Exception as exc:
         routing.failed(session, exc)
+        await drop_if_broken(session, exc)
         raise
     finally:
         await close_session(session)
@@ -283,7 +313,12 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
     # raw statements would each commit on their own. A bare BEGIN, not a statement.
     start = getattr(adapter, "_start_transaction", None)
     if start is not None:
-        await start()
+        try:
+            await start()
+        except Exception as exc:
+            # The adapter's own error type wraps the driver's; raise the driver's, which
+            # the problem handlers know.
+            raise (exc.__cause__ or exc) from exc
     else:
         await conn.exec_driver_sql("SELECT 1")
     return driver

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from asyncpg import InterfaceError as DriverInterfaceError
 from asyncpg import PostgresConnectionError, PostgresError
+from asyncpg.exceptions import InternalClientError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -109,6 +110,12 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     for unavailable in (OperationalError, InterfaceError, OSError, PostgresConnectionError):
         app.add_exception_handler(unavailable, _on_unavailable)
-    for database_error in (DBAPIError, PostgresError, DriverInterfaceError, PoolTimeout):
+    for database_error in (
+        DBAPIError,
+        PostgresError,
+        DriverInterfaceError,
+        InternalClientError,
+        PoolTimeout,
+    ):
         app.add_exception_handler(database_error, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

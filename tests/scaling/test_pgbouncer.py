@@ -16,7 +16,7 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.migrate import upgrade
 from app.core.settings import Settings
 from app.main import create_app
-from tests.scaling.cluster import Bouncer, Node, postgres_bin, start_pgbouncer, start_primary
+from bench.cluster import Bouncer, Node, postgres_bin, start_pgbouncer, start_primary
 
 BIN = postgres_bin()
 PGBOUNCER = shutil.which("pgbouncer") or (

@@ -19,7 +19,7 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.migrate import upgrade
 from app.core.settings import Settings
 from app.main import create_app
-from tests.scaling.cluster import Node, postgres_bin, start_primary, start_replica, wait_for
+from bench.cluster import Node, postgres_bin, start_primary, start_replica, wait_for
 
 BIN = postgres_bin()
 pytestmark = pytest.mark.skipif(

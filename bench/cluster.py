@@ -1,5 +1,6 @@
-"""Throw-away PostgreSQL servers for the scaling tests: a primary, a streaming replica of
-it and a PgBouncer in front, each on a free loopback port in a temporary directory."""
+"""Throw-away PostgreSQL servers for the scaling tests and bench: a primary, a streaming
+replica of it and a PgBouncer in front, each on a free loopback port in a temporary
+directory."""
 
 from __future__ import annotations
 
