@@ -140,6 +140,7 @@ def start_replica(primary: Node, root: Path) -> Node:
         "-R",
         "-X",
         "stream",
+        "--checkpoint=fast",  # not a spread checkpoint: minutes after a bulk load
         "--no-sync",
     )
     node.start()
