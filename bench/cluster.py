@@ -182,7 +182,7 @@ class Bouncer:
             self.process.kill()
 
 
-def start_pgbouncer(binary: str, server: Node, root: Path) -> Bouncer:
+def start_pgbouncer(binary: str, server: Node, root: Path, *, pool_size: int = 4) -> Bouncer:
     """PgBouncer in transaction pooling mode in front of `server`."""
     directory = root / "pgbouncer"
     directory.mkdir()
@@ -193,7 +193,7 @@ def start_pgbouncer(binary: str, server: Node, root: Path) -> Bouncer:
         f"[databases]\n* = host=127.0.0.1 port={server.port}\n"
         f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {directory / 'users.txt'}\n"
-        "pool_mode = transaction\ndefault_pool_size = 4\nmax_client_conn = 200\n"
+        f"pool_mode = transaction\ndefault_pool_size = {pool_size}\nmax_client_conn = 200\n"
         "ignore_startup_parameters = extra_float_digits\n"
         f"logfile = {directory / 'log'}\n"
     )

@@ -78,7 +78,7 @@ def scaling_bench(
             )
             setups[f"{workers} workers, reads on the replica"] = Target(replicated, pg_pid)
             if bouncer_binary is not None:
-                bouncer = start_pgbouncer(bouncer_binary, primary, root)
+                bouncer = start_pgbouncer(bouncer_binary, primary, root, pool_size=20)
                 stack.callback(bouncer.stop)
                 pooled = stack.enter_context(
                     running(
