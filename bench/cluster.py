@@ -118,7 +118,7 @@ def start_primary(root: Path, bin: Path) -> Node:
         conf.write(
             "wal_level = replica\nmax_wal_senders = 5\nhot_standby = on\nfsync = off\n"
             "synchronous_commit = off\nfull_page_writes = off\nshared_buffers = 32MB\n"
-            "max_connections = 60\n"
+            "max_connections = 200\n"
         )
     node.start()
     return node
