@@ -1,39 +1,28 @@
-"""The ceiling: the service's stack (uvicorn with the same settings, FastAPI, the app's own
-engine and request session, asyncpg) doing one primary-key SELECT per request and nothing
-else: no auth, no service layer, no schema.
+"""The outside baseline: a minimal FastAPI + asyncpg app doing the primary-key read of
+`GET /v1/customers/{id}` (the customer row and its stored classification), and nothing
+else: no auth, no ORM, no middleware. Served like the service:
 
-    python -m bench.serve bench.bare_app:app --port 8001 --workers 2   # DATABASE_URL set
+    python -m bench.serve bench.bare_app:app --port 8001 --workers 1   # DATABASE_URL set
 """
 
-from __future__ import annotations
-
-from collections.abc import AsyncIterator
+import os
 from contextlib import asynccontextmanager
-from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel
-from sqlalchemy import text
 
-from app.core.db import SessionDep, create_engine, create_sessionmaker
-from app.core.settings import get_settings
-
-_ONE = text("SELECT id, external_id, country, customer_type FROM customers WHERE external_id = :id")
-_MANY = text(
-    "SELECT id, external_id, country, customer_type FROM customers "
-    "WHERE external_id = ANY(CAST(:ids AS text[]))"
+ONE = (
+    "SELECT c.*, k.tier, k.stage, k.tier_score FROM customers c"
+    " LEFT JOIN classifications k ON k.customer_id = c.id WHERE c.external_id = $1"
 )
+MANY = "SELECT id, external_id, country FROM customers WHERE external_id = ANY($1::text[])"
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = get_settings()
-    if not settings.database_url:
-        raise RuntimeError("the bare app needs DATABASE_URL")
-    app.state.engine = create_engine(settings.database_url, settings)
-    app.state.sessionmaker = create_sessionmaker(app.state.engine)
+async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    app.state.pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], max_size=10)
     yield
-    await app.state.engine.dispose()
+    await app.state.pool.close()
 
 
 app = FastAPI(lifespan=lifespan)
@@ -45,27 +34,13 @@ async def ready() -> dict[str, str]:
 
 
 @app.get("/bare/customers/{customer_id}")
-async def one(customer_id: str, session: SessionDep) -> dict[str, Any]:
-    row = (await session.execute(_ONE, {"id": customer_id})).first()
+async def one(customer_id: str) -> dict[str, object]:
+    row = await app.state.pool.fetchrow(ONE, customer_id)
     if row is None:
         raise HTTPException(404)
-    return {
-        "customer_id": row.external_id,
-        "country": row.country,
-        "customer_type": row.customer_type,
-    }
-
-
-class Batch(BaseModel):
-    customer_ids: list[str]
+    return dict(row)
 
 
 @app.post("/bare/batch")
-async def many(body: Batch, session: SessionDep) -> dict[str, Any]:
-    rows = (await session.execute(_MANY, {"ids": body.customer_ids})).all()
-    return {
-        "items": [
-            {"customer_id": r.external_id, "country": r.country, "customer_type": r.customer_type}
-            for r in rows
-        ]
-    }
+async def many(body: dict[str, list[str]]) -> dict[str, object]:
+    return {"items": [dict(r) for r in await app.state.pool.fetch(MANY, body["customer_ids"])]}

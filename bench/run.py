@@ -69,10 +69,11 @@ def header(args: argparse.Namespace, seconds: float, pg: str) -> str:
             f"{seconds / 60:.1f} min: python -m bench.run"
             + (f" --size {args.size}" if args.size != "quick" else ""),
             f"machine: {machine()}; {pg}",
-            f"service: python -m app serve --workers {args.workers} (uvicorn with uvloop and "
+            f"service: python -m app serve --workers {args.workers} for ingest, "
+            f"--workers {args.read_workers} for the classify figures (uvicorn with uvloop and "
             "httptools, STRATUM_LOG_LEVEL=WARNING); bare baseline: python -m bench.serve "
-            f"bench.bare_app:app --workers {args.workers} (same uvicorn settings, the app's "
-            "engine and request session, one SELECT by external_id)",
+            f"bench.bare_app:app --workers {args.read_workers} (same uvicorn settings; a "
+            "minimal FastAPI + asyncpg app doing the same primary-key read)",
             "load: python -m bench.load, an async httpx client (uvloop, HTTP/1.1 keep-alive) "
             "in its own process with the stated number of connections; GET and batch figures "
             f"pool {args.rounds} windows of {args.duration:g} s (each after 1 s of warm-up) "
@@ -91,7 +92,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", choices=sorted(SIZES), default="quick")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="service workers for ingest"
+    )
+    parser.add_argument(
+        "--read-workers",
+        type=int,
+        default=1,
+        help="workers of the service and the bare app for the classify figures",
+    )
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per window")
     parser.add_argument("--rounds", type=int, default=2, help="windows per figure")
     parser.add_argument("--no-backtest", action="store_true")
@@ -120,7 +129,7 @@ def main() -> None:
         progress(f"classify: {customers:,} customers")
         result = classify.classify_bench(
             customers,
-            workers=args.workers,
+            workers=args.read_workers,
             duration=args.duration,
             rounds=args.rounds,
             heavy=i == 0,

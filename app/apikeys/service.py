@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.apikeys.models import ApiKey
-from app.core.db import ReadRouting, is_replica, is_unavailable
+from app.core.db import ReadRouting, guarded, is_replica, is_unavailable
 
 SCOPES = ("read", "write", "admin")
 KEY_PREFIX = "sk_"
@@ -126,7 +126,7 @@ async def authenticate(routing: ReadRouting, *, key: str, cache: KeyCache) -> Pr
     if principal is None and replica:
         # A key created a moment ago may not have reached the replica yet.
         try:
-            async with routing.primary() as session:
+            async with guarded(routing.primary) as session:
                 principal = await _look_up(session, prefix=prefix, key_hash=key_hash)
         except Exception as exc:
             if not is_unavailable(exc):

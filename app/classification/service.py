@@ -30,7 +30,7 @@ from app.classification.schemas import (
     StrategyOut,
     TierOut,
 )
-from app.core.db import PRIMARY, is_replica, is_unavailable
+from app.core.db import PRIMARY, guarded, is_replica, is_unavailable
 from app.core.observability import CLASSIFICATIONS
 from app.core.problems import Invalid, NotFound, field_error
 from app.policies.schemas import PolicyDocument, Strategy
@@ -293,7 +293,7 @@ async def _look_up_model(
         )
         return model, MODEL_TTL
     try:
-        async with writes() as fit_session:
+        async with guarded(writes) as fit_session:
             model = await population.model_for(
                 fit_session,
                 version=version,

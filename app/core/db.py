@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from app.core.embedded import start_embedded, to_async_url
+from app.core.observability import log
 from app.core.settings import Settings
 
 # Named constraints keep Alembic migrations reviewable and reversible.
@@ -127,7 +129,15 @@ def is_unavailable(exc: BaseException) -> bool:
         | asyncpg.exceptions.ConnectionDoesNotExistError
         | asyncpg.exceptions.ReadOnlySQLTransactionError
         | asyncpg.exceptions.TooManyConnectionsError,
-    ) or (isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc))
+    ) or is_broken_connection(exc)
+
+
+def is_broken_connection(exc: BaseException) -> bool:
+    """A driver-side error that leaves the connection unusable: closed under it, or
+    stuck in an operation that was interrupted (a terminated backend, a cancelled wait)."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig.__cause__ or exc.orig
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError)
 
 
 class ReadRouting:
@@ -166,13 +176,12 @@ class ReadRouting:
     def replica_failed(self) -> None:
         self._replica_down_until = time.monotonic() + self.retry_seconds
 
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def open(self) -> AsyncSession:
+        """A read session: the replica's, checked out now so that a replica that is down
+        sends this request to the primary instead of failing it; else the primary's."""
         if self.replica is not None and self.replica_usable():
             session = self.replica()
             try:
-                # Checked out now, so a replica that is down sends this request to the
-                # primary instead of failing it.
                 await session.connection()
             except Exception as exc:
                 await session.close()
@@ -180,17 +189,24 @@ class ReadRouting:
                     raise
                 self.replica_failed()
             else:
-                try:
-                    yield session
-                except Exception as exc:
-                    if is_unavailable(exc):
-                        self.replica_failed()
-                    raise
-                finally:
-                    await session.close()
-                return
-        async with self.primary() as session:
+                return session
+        return self.primary()
+
+    def failed(self, session: AsyncSession, exc: BaseException) -> None:
+        if is_replica(session) and is_unavailable(exc):
+            self.replica_failed()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        session = await self.open()
+        try:
             yield session
+        except Exception as exc:
+            self.failed(session, exc)
+            await drop_if_broken(session, exc)
+            raise
+        finally:
+            await close_session(session)
 
 
 async def open_databases(app: FastAPI, url: str, settings: Settings) -> None:
@@ -216,11 +232,46 @@ async def close_databases(app: FastAPI) -> None:
     await app.state.engine.dispose()
 
 
+async def drop_if_broken(session: AsyncSession, exc: BaseException) -> None:
+    """After a request failed on the database, its connections are discarded rather than
+    handed to the next request: a read without a transaction would not notice an
+    interrupted operation on return."""
+    if is_unavailable(exc):
+        with contextlib.suppress(Exception):
+            await session.invalidate()
+
+
+async def close_session(session: AsyncSession) -> None:
+    """Close a request's session; a connection that cannot even roll back (the server
+    went away mid-request) is dropped, not returned to the pool, and the answer the
+    request already has stands: closing never turns it into a 500."""
+    try:
+        await session.close()
+    except Exception as exc:
+        log.warning("database session closed with an error", exc_type=type(exc).__name__)
+        with contextlib.suppress(Exception):
+            await session.invalidate()
+
+
+@asynccontextmanager
+async def guarded(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session that is dropped when its work failed on the database and whose close
+    never raises (see `drop_if_broken` and `close_session`)."""
+    session = sessionmaker()
+    try:
+        yield session
+    except Exception as exc:
+        await drop_if_broken(session, exc)
+        raise
+    finally:
+        await close_session(session)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session and one transaction per request: committed once the endpoint returned,
     rolled back on any error. Services only flush."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+    async with guarded(sessionmaker) as session:
         try:
             yield session
         except BaseException:
@@ -249,8 +300,15 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for reads that tolerate a little replication lag (see ReadRouting)."""
     routing: ReadRouting = request.app.state.reads
-    async with routing.session() as session:
+    session = await routing.open()
+    try:
         yield session
+    except Exception as exc:
+        routing.failed(session, exc)
+        await drop_if_broken(session, exc)
+        raise
+    finally:
+        await close_session(session)
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
@@ -275,7 +333,12 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
     # raw statements would each commit on their own. A bare BEGIN, not a statement.
     start = getattr(adapter, "_start_transaction", None)
     if start is not None:
-        await start()
+        try:
+            await start()
+        except Exception as exc:
+            # The adapter's own error type wraps the driver's; raise the driver's, which
+            # the problem handlers know.
+            raise (exc.__cause__ or exc) from exc
     else:
         await conn.exec_driver_sql("SELECT 1")
     return driver

@@ -8,6 +8,7 @@ import orjson
 import structlog
 from asyncpg import InterfaceError as DriverInterfaceError
 from asyncpg import PostgresConnectionError, PostgresError
+from asyncpg.exceptions import InternalClientError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -148,7 +149,13 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     for unavailable in (OperationalError, InterfaceError, OSError, PostgresConnectionError):
         app.add_exception_handler(unavailable, _on_unavailable)
-    for database_error in (DBAPIError, PostgresError, DriverInterfaceError, PoolTimeout):
+    for database_error in (
+        DBAPIError,
+        PostgresError,
+        DriverInterfaceError,
+        InternalClientError,
+        PoolTimeout,
+    ):
         app.add_exception_handler(database_error, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)
     # Added first, so innermost: inside the request-context middleware.

@@ -75,8 +75,9 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            REQUESTS.labels(scope["method"], path, str(status)).inc()
-            LATENCY.labels(scope["method"], path).observe(elapsed)
+            counter, histogram = _series(scope["method"], path, status)
+            counter.inc()
+            histogram.observe(elapsed)
             log.info(
                 "request",
                 method=scope["method"],
@@ -85,6 +86,21 @@ class RequestContextMiddleware:
                 ms=round(elapsed * 1000, 2),
             )
             structlog.contextvars.clear_contextvars()
+
+
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The request counter and latency histogram of one label set, looked up once: a
+    `labels()` call takes a lock and builds a key on every request."""
+    key = (method, route, status)
+    series = _SERIES.get(key)
+    if series is None:
+        series = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        if len(_SERIES) < 10_000:
+            _SERIES[key] = series
+    return series
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

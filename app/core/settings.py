@@ -26,8 +26,11 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_tolerance_seconds: int = 300
     max_body_bytes: int = 8 * 1024 * 1024
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # Connections are kept, not opened and closed under load (a PostgreSQL backend
+    # each); the few overflow ones are headroom for a request that needs a second one
+    # (a population fit on the primary while a read holds its connection).
+    db_pool_size: int = 20
+    db_max_overflow: int = 5
     # Bounded waits: a request that cannot get a connection, or whose statement or lock
     # wait runs over, gets a 503 with Retry-After instead of hanging (0 disables the
     # statement and lock timeouts).
