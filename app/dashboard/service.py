@@ -360,7 +360,7 @@ async def segments_page(
     flows = await cache.cached(
         session, ("flows", start), lambda: repository.change_flows(session, since=start)
     )
-    history = size_history(current, flows, today=today, days=HISTORY_DAYS)
+    history = size_history(current, flows, today=today, days=_span(today, [f[0] for f in flows]))
     cells = [
         CellSummary(
             key=f"{t}.{s}",
@@ -375,6 +375,15 @@ async def segments_page(
     ]
     custom = await segments.list_segments(session, cursor=cursor, limit=PAGE)
     return SegmentsPage(cells=cells, custom=custom.items, next_cursor=custom.next_cursor)
+
+
+def _span(today: datetime, days: Sequence[datetime]) -> int:
+    """Days of history to draw: from the first recorded change on (before it nothing was
+    classified, so there is no size to show), at most HISTORY_DAYS; 1 without changes."""
+    if not days:
+        return 1
+    end = today.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, min(HISTORY_DAYS, (end - min(days).astimezone(UTC)).days + 1))
 
 
 def _history_start(today: datetime) -> datetime:
@@ -509,7 +518,7 @@ async def segment_page(
             session, tier=str(tier), stage=str(stage), since=_history_start(today)
         )
         by_day = {r.day: int(r.net) for r in net}
-        series = walk_back(size, by_day, today=today, days=HISTORY_DAYS)
+        series = walk_back(size, by_day, today=today, days=_span(today, list(by_day)))
         history = charts.sparkline(series, width=600, height=120)
     else:
         size = await repository.count_members(session, condition=condition)
