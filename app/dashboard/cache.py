@@ -1,13 +1,14 @@
 """Population-wide aggregates, kept while the stored classifications stay the same.
 
-The overview's split by geography and type, the churn histogram, change flows and the
-work list's strategy sizes each read every stored classification (or every change of a
-window); on a million customers that is seconds of CPU per page view. They change only
-when classifications are written, which always moves `max(classifications.updated_at)`
-(an index lookup, migration 0007), so a result is reused while that stamp is unchanged —
-and for at most `TTL` seconds, which bounds what an erased customer (a deleted row,
-which moves no stamp) can leave behind. The tier x stage matrix is never cached: it is
-the segments overview itself, read live like `GET /v1/segments/overview`.
+The overview's split by geography and type, the churn histogram, change flows, the work
+list's strategy sizes and a rule-defined segment's size each read every stored
+classification (or every change of a window); on a million customers that is a second
+of CPU per page view. They change when classifications are written, which always moves
+`max(classifications.updated_at)` (an index lookup, migration 0007), so a result is
+reused while that stamp is unchanged — and for at most `TTL` seconds, which bounds what
+a change that moves no stamp (an erased customer, an edited customer field a rule reads)
+can leave behind. The tier x stage matrix is never cached: it is the segments overview
+itself, read live like `GET /v1/segments/overview`.
 """
 
 from __future__ import annotations

@@ -521,7 +521,11 @@ async def segment_page(
         series = walk_back(size, by_day, today=today, days=_span(today, list(by_day)))
         history = charts.sparkline(series, width=600, height=120)
     else:
-        size = await repository.count_members(session, condition=condition)
+        size = await cache.cached(
+            session,
+            ("size", key, segment.updated_at if segment else None),
+            lambda: repository.count_members(session, condition=condition),
+        )
     return SegmentPage(
         key=key,
         name=segment.name if segment else key,
