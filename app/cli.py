@@ -106,7 +106,7 @@ def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_recompute(args: argparse.Namespace, settings: Settings) -> int:
-    from app.classification.jobs import recompute
+    from app.classification.recompute import recompute
     from app.core.migrate import upgrade
     from app.core.types import parse_time
 

@@ -13,7 +13,7 @@ from app.apikeys.service import KeyCache
 from app.classification.endpoints import router as classification_router
 from app.classification.warmup import keep_warm
 from app.core import handlers, openapi
-from app.core.db import create_engine, create_sessionmaker, resolve_database_url
+from app.core.db import close_databases, open_databases, resolve_database_url
 from app.core.health import router as health_router
 from app.core.limits import BodyLimitMiddleware
 from app.core.observability import RequestContextMiddleware, configure_logging
@@ -42,8 +42,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database_url or resolve_database_url(settings)
-        app.state.engine = create_engine(url, settings)
-        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        await open_databases(app, url, settings)
         warmer = (
             asyncio.create_task(keep_warm(app.state.sessionmaker)) if settings.warm_models else None
         )
@@ -54,7 +53,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
                 warmer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await warmer
-            await app.state.engine.dispose()
+            await close_databases(app)
 
     app = FastAPI(
         title="Stratum",

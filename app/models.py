@@ -8,7 +8,7 @@ from app.classification.models import (
     PopulationFit,
 )
 from app.core.db import Base
-from app.customers.models import Customer
+from app.customers.models import Customer, Erasure
 from app.dashboard.models import DashboardSession
 from app.events.models import Event
 from app.policies.models import Policy
@@ -22,6 +22,7 @@ __all__ = [
     "CurrentClassification",
     "Customer",
     "DashboardSession",
+    "Erasure",
     "Event",
     "HistorySnapshot",
     "Policy",

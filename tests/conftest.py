@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.apikeys import service as apikeys
-from app.classification.service import _engine_policies as engine_policies
+from app.classification import service as classification
 from app.core.migrate import upgrade
 from app.core.settings import Settings
 from app.main import create_app
@@ -76,7 +76,7 @@ async def _clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         await conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
     app.state.key_cache.clear()
     policies.forget()
-    engine_policies.clear()
+    classification.forget()
 
 
 async def _key(session: AsyncSession, scopes: list[str]) -> dict[str, str]:

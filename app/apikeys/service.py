@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.apikeys.models import ApiKey
+from app.core.db import ReadRouting, is_replica, is_unavailable
 
 SCOPES = ("read", "write", "admin")
 KEY_PREFIX = "sk_"
@@ -97,7 +98,20 @@ class KeyCache:
         self._entries.clear()
 
 
-async def authenticate(session: AsyncSession, *, key: str, cache: KeyCache) -> Principal | None:
+async def _look_up(session: AsyncSession, *, prefix: str, key_hash: str) -> Principal | None:
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.name, ApiKey.key_hash, ApiKey.scopes).where(
+                ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is not None and hmac.compare_digest(row.key_hash, key_hash):
+        return Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes))
+    return None
+
+
+async def authenticate(routing: ReadRouting, *, key: str, cache: KeyCache) -> Principal | None:
     """The principal a key stands for, or None for an unknown, malformed or revoked key."""
     prefix = _split(key)
     if prefix is None:
@@ -106,15 +120,16 @@ async def authenticate(session: AsyncSession, *, key: str, cache: KeyCache) -> P
     hit, principal = cache.get(key_hash)
     if hit:
         return principal
-    row = (
-        await session.execute(
-            select(ApiKey.id, ApiKey.name, ApiKey.key_hash, ApiKey.scopes).where(
-                ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)
-            )
-        )
-    ).first()
-    principal = None
-    if row is not None and hmac.compare_digest(row.key_hash, key_hash):
-        principal = Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes))
+    async with routing.session() as session:
+        principal = await _look_up(session, prefix=prefix, key_hash=key_hash)
+        replica = is_replica(session)
+    if principal is None and replica:
+        # A key created a moment ago may not have reached the replica yet.
+        try:
+            async with routing.primary() as session:
+                principal = await _look_up(session, prefix=prefix, key_hash=key_hash)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
     cache.put(key_hash, principal)
     return principal

@@ -8,7 +8,7 @@ from app.classification import service
 from app.classification.labels import language
 from app.classification.schemas import BatchRequest, BatchResponse, ClassificationOut
 from app.core.auth import ReadAccess
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep
 from app.core.openapi import AUTHED, problems
 from app.core.types import ID_PATTERN, PastTimestamp
 
@@ -31,7 +31,7 @@ AcceptLanguage = Annotated[
 )
 async def classify_one(
     customer_id: Annotated[str, Path(pattern=ID_PATTERN)],
-    session: SessionDep,
+    session: ReadSessionDep,
     _: ReadAccess,
     as_of: Annotated[PastTimestamp | None, Query(description="RFC 3339 time")] = None,
     horizon_days: Annotated[int | None, Query(ge=1, le=1095)] = None,
@@ -58,7 +58,7 @@ async def classify_one(
 )
 async def classify_batch(
     body: BatchRequest,
-    session: SessionDep,
+    session: ReadSessionDep,
     _: ReadAccess,
     accept_language: AcceptLanguage = None,
 ) -> BatchResponse:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.classification import repository
+from app.classification import fit_limits, repository
 from app.classification.engine import PopulationModel, fit_model
 from app.classification.engine.types import EnginePolicy
 from app.core.observability import log
@@ -81,6 +81,8 @@ async def _fit_and_store(
     cutoff: datetime,
     horizon_days: int,
 ) -> PopulationModel:
+    await fit_limits.admit(session, version=version, horizon_days=horizon_days)
+    await fit_limits.acquire(session, cutoff=cutoff, horizon_days=horizon_days)
     await repository.lock_fit(session, version=version, cutoff=cutoff, horizon_days=horizon_days)
     # Another process may have fitted it while this one waited for the lock.
     stored = await repository.load_fit(

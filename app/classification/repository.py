@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification.engine.types import Histories, Outcomes, Profile
-from app.core.db import raw_connection
+from app.core.db import is_replica, raw_connection
 
 # {where} picks the customers; $1 is the cut-off T. Each customer's events are read by
 # an index range scan on (customer_id, occurred_at), so the cost follows the customers
@@ -112,6 +112,7 @@ _SNAPSHOT_FIELDS = (
 
 _BY_EXTERNAL_IDS = "c.external_id = ANY($2::text[])"
 _BY_ID_RANGE = "c.id > $2 AND c.id <= $3"
+_BY_IDS = "c.id = ANY($2::bigint[])"
 # A population sample: every k-th customer by internal id, the same sample every time,
 # of the customers that existed at T (created by then, or with an event by then).
 _SAMPLE = "c.id % $2 = 0 AND (c.created_at <= $1::timestamptz OR a.first_event_at IS NOT NULL)"
@@ -228,7 +229,7 @@ async def histories_for(
         for r in rows
         if r["snap_upto"] is None and _event_count(r) >= SNAPSHOT_MIN_EVENTS
     ]
-    if long_histories:
+    if long_histories and not is_replica(session):
         await _save_snapshots(conn, external_ids=long_histories, as_of=as_of)
         session.info["commit_needed"] = True
     return {r["external_id"]: (r, i) for i, r in enumerate(rows)}
@@ -358,6 +359,16 @@ async def histories_in_range(
     conn = await raw_connection(session)
     sql = _HISTORY_SQL.format(where=_BY_ID_RANGE, **_WHOLE_HISTORY)
     rows = await conn.fetch(sql, as_of, after, upto)
+    return to_batch(rows, as_of=as_of)
+
+
+async def histories_of_ids(
+    session: AsyncSession, *, ids: Sequence[int], as_of: datetime
+) -> HistoryBatch:
+    """Histories of the customers with these internal ids (unknown ids are left out)."""
+    conn = await raw_connection(session)
+    sql = _HISTORY_SQL.format(where=_BY_IDS, **_WHOLE_HISTORY)
+    rows = await conn.fetch(sql, as_of, list(ids))
     return to_batch(rows, as_of=as_of)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.classification import population, repository
 from app.classification.engine import PopulationModel, classify, render_reason
@@ -26,6 +29,7 @@ from app.classification.schemas import (
     StrategyOut,
     TierOut,
 )
+from app.core.db import PRIMARY, is_replica, is_unavailable
 from app.core.observability import CLASSIFICATIONS
 from app.core.problems import Invalid, NotFound, field_error
 from app.policies.schemas import PolicyDocument, Strategy
@@ -35,6 +39,21 @@ CENTS = Decimal("0.01")
 
 
 _engine_policies: dict[int, EnginePolicy] = {}
+
+# The population model in use per (policy version, cut-off day, horizon). Whether the
+# stored fit changed is asked again after MODEL_TTL seconds, as the policy version is:
+# the hot path skips that query, and a re-fit elsewhere is seen within the second.
+MODEL_TTL = 1.0
+# A model fitted on a replica while the primary is down is not stored; keep it longer.
+READ_ONLY_MODEL_TTL = 60.0
+_models: dict[tuple[int, datetime, int], tuple[float, PopulationModel]] = {}
+_refreshing: dict[tuple[int, datetime, int], asyncio.Lock] = {}
+
+
+def forget() -> None:
+    """Drop the models and engine policies this process remembers."""
+    _models.clear()
+    _engine_policies.clear()
 
 
 def engine_policy(active: ActivePolicy) -> EnginePolicy:
@@ -185,7 +204,7 @@ async def classify_customers(
             ],
         )
     policy = engine_policy(active)
-    model = await population.model_for(
+    model = await _population_model(
         session, version=active.version, policy=policy, as_of=as_of, horizon_days=horizon
     )
     ordered = list(rows.values())
@@ -201,3 +220,75 @@ async def classify_customers(
         await session.commit()
     CLASSIFICATIONS.labels("single" if single else "batch").inc(len(customer_ids))
     return [by_id[cid] for cid in customer_ids]
+
+
+async def _population_model(
+    session: AsyncSession,
+    *,
+    version: int,
+    policy: EnginePolicy,
+    as_of: datetime,
+    horizon_days: int,
+) -> PopulationModel:
+    key = (version, population.cutoff_for(as_of), horizon_days)
+    cached = _models.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    lock = _refreshing.setdefault(key, asyncio.Lock())
+    if cached is not None and lock.locked():
+        return cached[1]  # another request is refreshing it; this one needs no wait
+    async with lock:
+        cached = _models.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        model, ttl = await _look_up_model(
+            session, version=version, policy=policy, as_of=as_of, horizon_days=horizon_days
+        )
+        if len(_models) > 64:
+            _models.clear()
+        _models[key] = (time.monotonic() + ttl, model)
+        return model
+
+
+async def _look_up_model(
+    session: AsyncSession,
+    *,
+    version: int,
+    policy: EnginePolicy,
+    as_of: datetime,
+    horizon_days: int,
+) -> tuple[PopulationModel, float]:
+    """The stored (or newly fitted and stored) model, and how long to trust it.
+
+    A read session has no transaction of its own, so a fit (which takes a lock and
+    stores its result) runs in one on the primary; with the primary down, a replica
+    serves the stored fit, or one fitted here and kept in memory only.
+    """
+    writes: async_sessionmaker[AsyncSession] | None = session.info.get(PRIMARY)
+    if writes is None:
+        model = await population.model_for(
+            session, version=version, policy=policy, as_of=as_of, horizon_days=horizon_days
+        )
+        return model, MODEL_TTL
+    try:
+        async with writes() as fit_session:
+            model = await population.model_for(
+                fit_session,
+                version=version,
+                policy=policy,
+                as_of=as_of,
+                horizon_days=horizon_days,
+            )
+            await fit_session.commit()
+            return model, MODEL_TTL
+    except Exception as exc:
+        if not (is_replica(session) and is_unavailable(exc)):
+            raise
+    cutoff = population.cutoff_for(as_of)
+    stored = await repository.load_fit(
+        session, version=version, cutoff=cutoff, horizon_days=horizon_days
+    )
+    if stored is not None:
+        return PopulationModel.from_json(orjson.loads(stored[0])), READ_ONLY_MODEL_TTL
+    fitted = await population.fit(session, policy=policy, cutoff=cutoff, horizon_days=horizon_days)
+    return fitted, READ_ONLY_MODEL_TTL

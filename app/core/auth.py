@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.apikeys.service import KeyCache, Principal, authenticate
-from app.core.db import SessionDep
+from app.core.db import ReadRouting
 from app.core.problems import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer sk_...`")
@@ -19,13 +19,15 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 async def _principal(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Missing bearer API key", headers=_CHALLENGE)
     cache: KeyCache = request.app.state.key_cache
-    principal = await authenticate(session, key=credentials.credentials, cache=cache)
+    # A verified key is cached, so most requests touch no database here; a look-up
+    # reads where other reads go (a replica while the primary is down).
+    routing: ReadRouting = request.app.state.reads
+    principal = await authenticate(routing, key=credentials.credentials, cache=cache)
     if principal is None:
         raise Unauthorized("Unknown or revoked API key", headers=_CHALLENGE)
     return principal

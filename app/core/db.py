@@ -1,13 +1,18 @@
-"""Engine, sessions and the request-scoped session dependency."""
+"""Engines, sessions, the request-scoped session dependencies and read routing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,6 +33,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Keys of `AsyncSession.info` that read sessions carry.
+REPLICA = "replica"  # True: the session reads a streaming replica (no writes there)
+PRIMARY = "primary"  # the primary's transactional sessionmaker, for the rare write a read needs
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -40,29 +49,215 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded(settings.data_dir)
 
 
-def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+def _connect_args(settings: Settings, *, request_timeouts: bool) -> dict[str, Any]:
+    args: dict[str, Any] = {"timeout": settings.db_connect_timeout_seconds}
+    if settings.db_pgbouncer:
+        # PgBouncer refuses startup parameters it does not know, and a transaction
+        # pooler cannot keep session state: timeouts then belong on the role
+        # (ALTER ROLE ... SET statement_timeout), and prepared statements get unique
+        # names, which PgBouncer >= 1.21 (max_prepared_statements) maps per server.
+        args["statement_cache_size"] = 0
+        args["prepared_statement_name_func"] = lambda: f"__stratum_{uuid.uuid4().hex}__"
+        args["prepared_statement_cache_size"] = 0
+        return args
+    if request_timeouts:
+        settings_ms = {
+            "statement_timeout": settings.db_statement_timeout_seconds,
+            "lock_timeout": settings.db_lock_timeout_seconds,
+        }
+        args["server_settings"] = {
+            name: str(int(seconds * 1000)) for name, seconds in settings_ms.items()
+        }
+    return args
+
+
+def create_engine(url: str, settings: Settings, *, request_timeouts: bool = False) -> AsyncEngine:
+    """An engine with bounded waits: connect, pool checkout and, for the service's
+    requests (`request_timeouts`), statements and locks. Bulk commands leave the last two
+    to the server's own settings."""
+    engine = create_async_engine(
         to_async_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        # A server that went away and came back is found out here, not by a 500.
-        pool_pre_ping=True,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_recycle=1800,
+        connect_args=_connect_args(settings, request_timeouts=request_timeouts),
     )
+    _drop_closed_connections(engine)
+    return engine
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def _drop_closed_connections(engine: AsyncEngine) -> None:
+    """Instead of a ping per checkout: a connection the server closed (restart,
+    terminated backend, failover) is already marked closed by the driver, so it is
+    replaced here without a round trip. A connection that dies mid-statement is
+    invalidated by SQLAlchemy's disconnect handling, with every older one."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("connection closed by the server")
+
+
+def create_sessionmaker(
+    engine: AsyncEngine, *, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot serve right now (answered with a 503),
+    as opposed to a bug: unreachable, restarting, shutting down, out of connections,
+    or a statement or lock wait over its timeout."""
+    if isinstance(exc, PoolTimeout | OSError | asyncpg.PostgresConnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+        if isinstance(exc, BaseException) and exc.__cause__ is not None:
+            exc = exc.__cause__
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        # admin shutdown, crash shutdown, "starting up", statement timeout, cancel
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.LockNotAvailableError
+        | asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.ReadOnlySQLTransactionError
+        | asyncpg.exceptions.TooManyConnectionsError,
+    ) or (isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc))
+
+
+class ReadRouting:
+    """Where lag-tolerant reads go: the replica while it answers, else the primary.
+
+    Read sessions run without an explicit transaction (each statement is its own, one
+    round trip), which is what a single-statement read needs.
+    """
+
+    def __init__(
+        self,
+        primary: AsyncEngine,
+        replica: AsyncEngine | None,
+        *,
+        retry_seconds: float,
+        autocommit: bool = True,
+    ) -> None:
+        def reads(engine: AsyncEngine) -> AsyncEngine:
+            # Behind a transaction pooler a statement's prepare and execute must share a
+            # transaction, or they may land on different server connections.
+            return engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
+
+        self.writes = create_sessionmaker(primary)
+        self.primary = create_sessionmaker(reads(primary), info={PRIMARY: self.writes})
+        self.replica = (
+            None
+            if replica is None
+            else create_sessionmaker(reads(replica), info={PRIMARY: self.writes, REPLICA: True})
+        )
+        self.retry_seconds = retry_seconds
+        self._replica_down_until = 0.0
+
+    def replica_usable(self) -> bool:
+        return self.replica is not None and self._replica_down_until <= time.monotonic()
+
+    def replica_failed(self) -> None:
+        self._replica_down_until = time.monotonic() + self.retry_seconds
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        if self.replica is not None and self.replica_usable():
+            session = self.replica()
+            try:
+                # Checked out now, so a replica that is down sends this request to the
+                # primary instead of failing it.
+                await session.connection()
+            except Exception as exc:
+                await session.close()
+                if not is_unavailable(exc):
+                    raise
+                self.replica_failed()
+            else:
+                try:
+                    yield session
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        self.replica_failed()
+                    raise
+                finally:
+                    await session.close()
+                return
+        async with self.primary() as session:
+            yield session
+
+
+async def open_databases(app: FastAPI, url: str, settings: Settings) -> None:
+    """The engines and sessionmakers of the service, on `app.state`."""
+    app.state.engine = create_engine(url, settings, request_timeouts=True)
+    app.state.replica_engine = (
+        create_engine(settings.read_replica_url, settings, request_timeouts=True)
+        if settings.read_replica_url
+        else None
+    )
+    app.state.reads = ReadRouting(
+        app.state.engine,
+        app.state.replica_engine,
+        retry_seconds=settings.replica_retry_seconds,
+        autocommit=not settings.db_pgbouncer,
+    )
+    app.state.sessionmaker = app.state.reads.writes
+
+
+async def close_databases(app: FastAPI) -> None:
+    if app.state.replica_engine is not None:
+        await app.state.replica_engine.dispose()
+    await app.state.engine.dispose()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; services commit, anything uncommitted is rolled back."""
+    """One session and one transaction per request: committed once the endpoint returned,
+    rolled back on any error. Services only flush."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        # A failed commit raises here, before the response exists, so it becomes an
+        # error answer: a 2xx always means the work is stored.
+        await session.commit()
+        for callback in session.info.pop(AFTER_COMMIT, ()):
+            callback()
+
+
+AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once the request's transaction is committed (metrics, caches)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+# scope="function": the exit code runs when the endpoint returns, before the response is
+# sent (FastAPI >= 0.118 otherwise runs it after sending).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for reads that tolerate a little replication lag (see ReadRouting)."""
+    routing: ReadRouting = request.app.state.reads
+    async with routing.session() as session:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
+
+def is_replica(session: AsyncSession) -> bool:
+    return bool(session.info.get(REPLICA))
 
 
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
@@ -72,9 +267,15 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
     """
     conn = await session.connection()
     raw = await conn.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
     driver: asyncpg.Connection[Any] = raw.driver_connection
-    if not driver.is_in_transaction():
-        # SQLAlchemy begins its transaction lazily, on its own first statement; without
-        # one, raw statements would each commit on their own.
+    if adapter.autocommit or driver.is_in_transaction():
+        return driver
+    # SQLAlchemy begins its transaction lazily, on its own first statement; without one,
+    # raw statements would each commit on their own. A bare BEGIN, not a statement.
+    start = getattr(adapter, "_start_transaction", None)
+    if start is not None:
+        await start()
+    else:
         await conn.exec_driver_sql("SELECT 1")
     return driver

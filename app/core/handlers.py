@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from asyncpg import PostgresConnectionError
+from asyncpg import InterfaceError as DriverInterfaceError
+from asyncpg import PostgresConnectionError, PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.core.db import is_unavailable
 from app.core.observability import log
 from app.core.problems import (
     BadRequest,
@@ -93,10 +96,19 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(Problem("An unexpected error occurred; it has been logged"))
 
 
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    # A restart, a full pool or a timed-out wait is a 503; any other database error a bug.
+    if is_unavailable(exc):
+        return await _on_unavailable(request, exc)
+    return await _on_unexpected(request, exc)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     for unavailable in (OperationalError, InterfaceError, OSError, PostgresConnectionError):
         app.add_exception_handler(unavailable, _on_unavailable)
+    for database_error in (DBAPIError, PostgresError, DriverInterfaceError, PoolTimeout):
+        app.add_exception_handler(database_error, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -3,12 +3,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from app.core.auth import ReadAccess, WriteAccess
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.openapi import AUTHED, problems
 from app.core.pagination import CursorQuery, LimitQuery, Page
-from app.core.types import ID_PATTERN
+from app.core.types import ID_PATTERN, TrimmedText
 from app.customers import service
 from app.customers.repository import CustomerFilter
 from app.customers.schemas import CustomerRead, CustomerUpsert
@@ -25,21 +26,31 @@ CustomerId = Annotated[
     response_model=CustomerRead,
     status_code=status.HTTP_200_OK,
     summary="Create or update a customer",
+    description="201 when created, 200 when updated. The body is the stored customer only "
+    "for a key that also has the `read` scope; a write-only key gets the same status with "
+    "an empty body (it may write personal data, not read it back). An erased customer id "
+    "is a 409 unless `restore=true` says they came back and consented.",
     responses={
         201: {"description": "Created", "model": CustomerRead},
-        **problems(*AUTHED, 413, 415),
+        **problems(*AUTHED, 409, 413, 415),
     },
 )
 async def put_customer(
     customer_id: CustomerId,
     body: CustomerUpsert,
     session: SessionDep,
-    _: WriteAccess,
-    response: Response,
-) -> CustomerRead:
-    customer, created = await service.upsert(session, customer_id=customer_id, data=body)
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return customer
+    principal: WriteAccess,
+    restore: Annotated[
+        bool, Query(description="Lift an erasure of this id: the customer came back")
+    ] = False,
+) -> Response | CustomerRead:
+    customer, created = await service.upsert(
+        session, customer_id=customer_id, data=body, restore=restore
+    )
+    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    if "read" not in principal.scopes:
+        return Response(status_code=code)
+    return JSONResponse(customer.model_dump(mode="json"), status_code=code)
 
 
 @router.get(
@@ -48,7 +59,9 @@ async def put_customer(
     summary="Read a customer",
     responses=problems(*AUTHED, 404),
 )
-async def get_customer(customer_id: CustomerId, session: SessionDep, _: ReadAccess) -> CustomerRead:
+async def get_customer(
+    customer_id: CustomerId, session: ReadSessionDep, _: ReadAccess
+) -> CustomerRead:
     return await service.get(session, customer_id=customer_id)
 
 
@@ -59,14 +72,14 @@ async def get_customer(customer_id: CustomerId, session: SessionDep, _: ReadAcce
     responses=problems(*AUTHED),
 )
 async def list_customers(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: ReadAccess,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     country: Annotated[str | None, Query(pattern="^[A-Za-z]{2}$")] = None,
     customer_type: Annotated[str | None, Query(pattern="^(individual|business)$")] = None,
     role: Annotated[str | None, Query(pattern="^(end_customer|distributor)$")] = None,
-    industry: Annotated[str | None, Query(max_length=128)] = None,
+    industry: Annotated[TrimmedText, Query(max_length=128)] = None,
     tier: Annotated[str | None, Query(pattern="^(high|mid|low)$")] = None,
     stage: Annotated[
         str | None, Query(pattern="^(prospect|new|returning|loyal|at_risk|churned)$")
@@ -76,7 +89,7 @@ async def list_customers(
         country=country.upper() if country else None,
         customer_type=customer_type,
         role=role,
-        industry=industry.strip() if industry else None,
+        industry=industry,
         tier=tier,
         stage=stage,
     )

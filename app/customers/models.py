@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, String, Text, func
+from sqlalchemy import BigInteger, DateTime, Index, LargeBinary, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,3 +36,14 @@ class Customer(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Erasure(Base):
+    """Customers erased on request, remembered only as a keyed hash of their id, so a
+    replay of their events (a CRM re-sync, an import, a webhook re-delivery) is refused
+    without keeping anything that names them."""
+
+    __tablename__ = "erasures"
+
+    subject: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -6,12 +6,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, delete, func, literal_column, select
+from sqlalchemy import (
+    ARRAY,
+    LargeBinary,
+    Row,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification.models import CurrentClassification
-from app.customers.models import Customer
+from app.customers import erasure
+from app.customers.models import Customer, Erasure
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +37,21 @@ class CustomerFilter:
     stage: str | None = None
 
 
-async def upsert(session: AsyncSession, *, external_id: str, values: dict[str, Any]) -> bool:
-    """Create the customer or set the given fields; True when it was created."""
-    base = insert(Customer).values(external_id=external_id, **values)
+async def upsert(session: AsyncSession, *, external_id: str, values: dict[str, Any]) -> bool | None:
+    """Create the customer or set the given fields; True when it was created, None (and
+    nothing stored) when the id was erased."""
+    columns = {"external_id": external_id, **values}
+    source = select(
+        *(literal(v, Customer.__table__.c[k].type).label(k) for k, v in columns.items())
+    )
+    not_erased = ~exists().where(Erasure.subject == erasure.subject(external_id))
+    base = insert(Customer).from_select(list(columns), source.where(not_erased))
     statement: Any = base.on_conflict_do_update(
         index_elements=[Customer.external_id],
         set_={**{k: base.excluded[k] for k in values}, "updated_at": func.now()},
     ).returning(literal_column("(xmax = 0)").label("created"))
-    return bool((await session.execute(statement)).scalar_one())
+    created = (await session.execute(statement)).scalar_one_or_none()
+    return None if created is None else bool(created)
 
 
 async def get(
@@ -67,9 +87,48 @@ async def list_page(
     return (await session.execute(statement)).all()
 
 
-async def erase(session: AsyncSession, *, external_id: str) -> bool:
-    """Delete the customer; events and classifications go with it (ON DELETE CASCADE)."""
+# Everything that holds the customer's data goes in one statement: deliveries name their
+# events, and a stored population fit made at or after their first event was fitted on
+# their history (fits are bounded per policy version, so this drops a handful). Events,
+# classifications, changes and snapshots follow the customer row (ON DELETE CASCADE).
+_ERASE = """
+WITH gone AS (
+    DELETE FROM customers WHERE external_id = :external_id RETURNING id
+), their_events AS (
+    SELECT e.event_id, e.occurred_at FROM events e JOIN gone ON e.customer_id = gone.id
+), deliveries AS (
+    DELETE FROM webhook_deliveries d USING their_events t WHERE d.event_id = t.event_id
+), fits AS (
+    DELETE FROM population_fits
+     WHERE cutoff >= (SELECT date_trunc('day', min(occurred_at)) FROM their_events)
+), remembered AS (
+    INSERT INTO erasures (subject) SELECT :subject FROM gone
+    ON CONFLICT (subject) DO UPDATE SET erased_at = now()
+)
+SELECT count(*) FROM gone
+"""
+
+_ERASED = "SELECT subject FROM erasures WHERE subject = ANY(:subjects)"
+
+
+async def erase(session: AsyncSession, *, external_id: str, subject: bytes) -> bool:
+    """Delete the customer and everything of theirs, and remember the erasure."""
+    result = await session.execute(text(_ERASE), {"external_id": external_id, "subject": subject})
+    return bool(result.scalar_one())
+
+
+async def erased(session: AsyncSession, *, subjects: Sequence[bytes]) -> set[bytes]:
+    """The given erasure subjects that are on record."""
+    if not subjects:
+        return set()
     result = await session.execute(
-        delete(Customer).where(Customer.external_id == external_id).returning(Customer.id)
+        text(_ERASED).bindparams(bindparam("subjects", type_=ARRAY(LargeBinary))),
+        {"subjects": list(subjects)},
     )
-    return result.first() is not None
+    return {bytes(row[0]) for row in result}
+
+
+async def lift_erasure(session: AsyncSession, *, subject: bytes) -> bool:
+    """Forget an erasure (the customer came back and consented); True if there was one."""
+    result = await session.execute(delete(Erasure).where(Erasure.subject == subject))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

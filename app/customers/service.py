@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification.models import CurrentClassification
 from app.core.pagination import Page, decode_cursor, encode_cursor
-from app.core.problems import NotFound
-from app.customers import repository
+from app.core.problems import Conflict, NotFound, field_error
+from app.customers import erasure, repository
 from app.customers.models import Customer
 from app.customers.repository import CustomerFilter
 from app.customers.schemas import ClassificationBrief, CustomerRead, CustomerUpsert
@@ -44,15 +44,35 @@ def to_read(customer: Customer, stored: CurrentClassification | None) -> Custome
     )
 
 
-async def upsert(
-    session: AsyncSession, *, customer_id: str, data: CustomerUpsert
-) -> tuple[CustomerRead, bool]:
-    """Create the customer or update the fields the body names; True when created."""
+def upsert_values(data: CustomerUpsert) -> dict[str, Any]:
+    """Columns to set: the fields the body names; a null `attributes` is {}."""
     values: dict[str, Any] = data.model_dump(include=data.model_fields_set)
     if values.get("attributes", ...) is None:
         values["attributes"] = {}
+    return values
+
+
+async def upsert(
+    session: AsyncSession, *, customer_id: str, data: CustomerUpsert, restore: bool = False
+) -> tuple[CustomerRead, bool]:
+    """Create the customer or update the fields the body names; True when created.
+
+    An erased customer comes back only with `restore` (they returned and consented):
+    anything else that names them, a CRM re-sync included, is a 409.
+    """
+    key = erasure.subject(customer_id)
+    if await repository.erased(session, subjects=[key]):
+        if not restore:
+            raise Conflict(
+                f"Customer '{customer_id}' was erased; send restore=true to register them "
+                "again (only with their consent)",
+                errors=[field_error(["customer_id"], "was erased")],
+            )
+        await repository.lift_erasure(session, subject=key)
+    values = upsert_values(data)
     created = await repository.upsert(session, external_id=customer_id, values=values)
-    await session.commit()
+    if created is None:  # erased meanwhile by a concurrent request
+        raise Conflict(f"Customer '{customer_id}' was erased")
     return await get(session, customer_id=customer_id), created
 
 
@@ -82,6 +102,8 @@ def customer_page(
 
 
 async def erase(session: AsyncSession, *, customer_id: str) -> None:
-    if not await repository.erase(session, external_id=customer_id):
+    """Erase the customer and everything of theirs; replays of their events are refused."""
+    if not await repository.erase(
+        session, external_id=customer_id, subject=erasure.subject(customer_id)
+    ):
         raise NotFound(f"No customer '{customer_id}'")
-    await session.commit()

@@ -18,6 +18,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.apikeys.service import KeyCache, authenticate
+from app.core.db import ReadRouting
 from app.dashboard import repository
 
 SESSION_COOKIE = "stratum_session"
@@ -56,9 +57,11 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-async def sign_in(session: AsyncSession, *, api_key: str, cache: KeyCache) -> str:
+async def sign_in(
+    session: AsyncSession, *, routing: ReadRouting, api_key: str, cache: KeyCache
+) -> str:
     """A new session token for a valid key with the `read` scope."""
-    principal = await authenticate(session, key=api_key.strip(), cache=cache)
+    principal = await authenticate(routing, key=api_key.strip(), cache=cache)
     if principal is None:
         raise SignInRefused("bad_key", 401)
     if "read" not in principal.scopes:
@@ -72,7 +75,7 @@ async def sign_in(session: AsyncSession, *, api_key: str, cache: KeyCache) -> st
         csrf_token=new_token(),
         expires_at=datetime.now(UTC) + SESSION_LIFETIME,
     )
-    await session.commit()
+    await session.flush()
     return token
 
 
@@ -92,4 +95,4 @@ async def viewer(request: Request, session: AsyncSession) -> Viewer | None:
 
 async def sign_out(session: AsyncSession, *, viewer: Viewer) -> None:
     await repository.remove_session(session, token_hash=viewer.token_hash)
-    await session.commit()
+    await session.flush()

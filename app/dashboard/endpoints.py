@@ -86,7 +86,10 @@ async def sign_in(request: Request, session: SessionDep) -> Response:
         return _sign_in_form(request, error="bad_form", status=403)
     try:
         token = await auth.sign_in(
-            session, api_key=form.get("api_key", ""), cache=request.app.state.key_cache
+            session,
+            routing=request.app.state.reads,
+            api_key=form.get("api_key", ""),
+            cache=request.app.state.key_cache,
         )
     except auth.SignInRefused as refused:
         return _sign_in_form(request, error=refused.reason, status=refused.status)

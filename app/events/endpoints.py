@@ -22,6 +22,7 @@ CustomerId = Annotated[
 @router.post(
     "/v1/events",
     response_model=IngestResult,
+    response_model_exclude_none=True,
     summary="Ingest 1-1000 events, all or nothing, idempotent on event_id",
     description="If any event is invalid the answer is 422 whose `errors` name every bad "
     "field with the event's `index` (e.g. `events[3].amount`), and nothing is stored. An "

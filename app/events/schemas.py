@@ -135,12 +135,24 @@ class EventBatch(BaseModel):
     events: list[EventIn] = Field(min_length=1, max_length=1000)
 
 
+class SkippedEvent(BaseModel):
+    index: int = Field(description="Position of the event in the batch")
+    event_id: str
+    reason: str
+
+
 class IngestResult(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"accepted": 998, "duplicates": 2}]})
 
     accepted: int = Field(description="Events stored now")
     duplicates: int = Field(
         description="Events whose event_id was already stored, or repeated in this batch"
+    )
+    skipped: list[SkippedEvent] | None = Field(
+        default=None,
+        description="Present when valid events were not stored, each with its reason: their "
+        "customer was erased (DELETE /v1/customers/{customer_id}), so a replay does not "
+        "restore them",
     )
 
 

@@ -13,14 +13,27 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import after_commit
 from app.core.observability import EVENTS_DUPLICATE, EVENTS_INGESTED
 from app.core.pagination import Page
 from app.core.problems import BadRequest, Invalid, NotFound, field_error
+from app.customers import erasure
+from app.customers import repository as customers
 from app.customers.schemas import CustomerUpsert
+from app.customers.service import upsert_values
 from app.events import repository
 from app.events.repository import EventRow, Position
-from app.events.schemas import RULE, EventBatch, EventIn, EventRead, IngestResult, Rates
-from app.policies.service import current_policy
+from app.events.schemas import (
+    BASE_LIMIT,
+    RULE,
+    EventBatch,
+    EventIn,
+    EventRead,
+    IngestResult,
+    Rates,
+    SkippedEvent,
+)
+from app.policies.service import policy_for_ingest
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,14 +68,17 @@ def parse(model: type[M], body: bytes | str, *, policy: Rates) -> M:
 
 
 async def ingest_json(session: AsyncSession, *, body: bytes) -> IngestResult:
-    """A POST /v1/events body: validated in one pass, stored all or nothing."""
-    policy = (await current_policy(session)).document
+    """A POST /v1/events body: validated in one pass, stored all or nothing (the request's
+    transaction; counted once it is committed)."""
+    policy = (await policy_for_ingest(session)).document
     batch = parse(EventBatch, body, policy=policy)
-    return await ingest(session, events=batch.events, source="api")
+    result = await store(session, events=batch.events, policy=policy)
+    after_commit(session, lambda: count(result, source="api"))
+    return result
 
 
 async def ingest(session: AsyncSession, *, events: Sequence[EventIn], source: str) -> IngestResult:
-    """Store validated events and commit; ids already stored count as duplicates."""
+    """Store validated events and commit, for callers outside a request (the importer)."""
     result = await store(session, events=events)
     await session.commit()
     count(result, source=source)
@@ -75,43 +91,79 @@ def count(result: IngestResult, *, source: str) -> None:
     EVENTS_DUPLICATE.labels(source).inc(result.duplicates)
 
 
-async def store(session: AsyncSession, *, events: Sequence[EventIn]) -> IngestResult:
+async def store(
+    session: AsyncSession, *, events: Sequence[EventIn], policy: Rates | None = None
+) -> IngestResult:
     """Store new events in the session's transaction, without committing.
 
     The first event of each event_id in the batch is the one kept; repeats, and ids
-    stored before, are duplicates.
+    stored before, are duplicates. Events of erased customers are skipped, each named.
+    `policy` is what policy_for_ingest gave in this transaction (taken here if absent).
     """
-    policy = (await current_policy(session)).document
-    unique: dict[str, EventIn] = {}
-    for event in events:
-        unique.setdefault(event.event_id, event)
-    await repository.ensure_customers(
-        session, external_ids={e.customer_id for e in unique.values()}
+    if policy is None:
+        policy = (await policy_for_ingest(session)).document
+    unique: dict[str, tuple[int, EventIn]] = {}
+    for index, event in enumerate(events):
+        unique.setdefault(event.event_id, (index, event))
+    erased = await erased_ids(session, external_ids={e.customer_id for _, e in unique.values()})
+    skipped = [
+        SkippedEvent(index=i, event_id=e.event_id, reason=ERASED_REASON)
+        for i, e in unique.values()
+        if e.customer_id in erased
+    ]
+    kept = [(i, e) for i, e in unique.values() if e.customer_id not in erased]
+    rows = _rows(kept, policy)
+    await repository.ensure_customers(session, external_ids={e.customer_id for _, e in kept})
+    accepted = await repository.insert_events(session, rows=rows)
+    return IngestResult(
+        accepted=accepted,
+        duplicates=len(events) - accepted - len(skipped),
+        skipped=skipped or None,
     )
-    accepted = await repository.insert_events(session, rows=_rows(unique.values(), policy))
-    return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
+
+
+ERASED_REASON = "the customer was erased; their events are not stored again"
+
+
+async def erased_ids(session: AsyncSession, *, external_ids: Iterable[str]) -> set[str]:
+    """Which of these customer ids were erased (one query for the lot)."""
+    by_subject = erasure.subjects(external_ids)
+    found = await customers.erased(session, subjects=list(by_subject))
+    return {by_subject[s] for s in found}
 
 
 def customer_values(data: CustomerUpsert) -> dict[str, Any]:
     """Customer columns to set, as PUT /v1/customers sets them: the fields given; null
-    attributes are {}. (Mirrors app.customers.service.upsert, which also commits.)"""
-    values = data.model_dump(include=data.model_fields_set)
-    if "attributes" in values and values["attributes"] is None:
-        values["attributes"] = {}
-    return values
+    attributes are {}."""
+    return upsert_values(data)
 
 
-def _rows(events: Iterable[EventIn], policy: Rates) -> list[EventRow]:
+def _rows(events: Iterable[tuple[int, EventIn]], policy: Rates) -> list[EventRow]:
     base = policy.base_currency
     rows: list[EventRow] = []
+    errors: list[dict[str, Any]] = []
     with localcontext(_EXACT):
-        for e in events:
+        for index, e in events:
             amount = currency = amount_base = margin = margin_base = None
             if e.amount is not None:
+                # Checked again with the rates this transaction converts with: the
+                # importer validates rows before it takes the policy lock.
                 currency = e.currency or base
                 rate = policy.rate(currency)
-                if rate is None:  # validation checked it; a policy changed since lands here
-                    raise Invalid(f"No exchange rate for {currency} in the policy")
+                if rate is None:
+                    errors.append(
+                        _item_error(index, "currency", f"no exchange rate for {currency}")
+                    )
+                    continue
+                if (
+                    e.amount * rate >= BASE_LIMIT
+                    or abs(e.margin or Decimal(0)) * rate >= BASE_LIMIT
+                ):
+                    field = "amount" if e.amount * rate >= BASE_LIMIT else "margin"
+                    errors.append(
+                        _item_error(index, field, f"is too large once converted to {base}")
+                    )
+                    continue
                 amount = str(e.amount)
                 amount_base = amount if rate == 1 else str(e.amount * rate)
                 if e.margin is not None:
@@ -133,7 +185,13 @@ def _rows(events: Iterable[EventIn], policy: Rates) -> list[EventRow]:
                     None if e.attributes is None else orjson.dumps(e.attributes).decode(),
                 )
             )
+    if errors:
+        raise Invalid(f"{len(errors)} invalid field(s)", errors=errors)
     return rows
+
+
+def _item_error(index: int, field: str, message: str) -> dict[str, Any]:
+    return field_error(["events", index, field], message, index=index)
 
 
 async def list_for_customer(

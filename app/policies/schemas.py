@@ -8,15 +8,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.core.types import CountryCode, CurrencyCode, Money
+from app.core.types import CountryCode, CurrencyCode, LineText, Money
 
 TIERS = ("high", "mid", "low")
 STAGES = ("prospect", "new", "returning", "loyal", "at_risk", "churned")
 LANGUAGES = ("en", "zh-CN")
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Action = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Label = Annotated[LineText, StringConstraints(min_length=1, max_length=200)]
+Action = Annotated[LineText, StringConstraints(min_length=1, max_length=500)]
+# Absolute tier cut-offs are amounts in the base currency: bounded like amounts.
+Cutoff = Annotated[Decimal, Field(ge=0, lt=Decimal("1e15"), allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -29,8 +31,8 @@ class TierPolicy(_Strict):
         description="`percentile`: high/mid are value-score cut-offs in (0, 1]; "
         "`absolute`: amounts of value in the base currency.",
     )
-    high: Decimal = Field(default=Decimal("0.8"), ge=0, allow_inf_nan=False)
-    mid: Decimal = Field(default=Decimal("0.5"), ge=0, allow_inf_nan=False)
+    high: Cutoff = Decimal("0.8")
+    mid: Cutoff = Decimal("0.5")
     margin_weight: float = Field(default=0.5, ge=0, le=10, allow_inf_nan=False)
     future_weight: float = Field(default=3.0, ge=0, le=10, allow_inf_nan=False)
 

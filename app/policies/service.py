@@ -6,9 +6,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import after_commit
 from app.core.problems import Invalid, field_error
 from app.policies import repository
 from app.policies.default import default_document
@@ -47,7 +49,20 @@ async def current_policy(session: AsyncSession) -> ActivePolicy:
         _latest = (time.monotonic() + LATEST_TTL, version)
     if version is None:
         await repository.insert_first(session, document=default_document())
-        await session.commit()
+        version = 1
+    return await policy_version(session, version=version)
+
+
+async def policy_for_ingest(session: AsyncSession) -> ActivePolicy:
+    """The policy in force for converting amounts, held until the transaction ends.
+
+    Takes the shared policy lock, then asks for the newest version afresh (no cache: a
+    version another process made a moment ago must be used, or its re-basing missed).
+    """
+    await repository.lock_shared(session)
+    version = await repository.latest_version(session)
+    if version is None:
+        await repository.insert_first(session, document=default_document())
         version = 1
     return await policy_version(session, version=version)
 
@@ -74,26 +89,45 @@ def to_read(active: ActivePolicy) -> PolicyRead:
     )
 
 
+# events.amount_base is NUMERIC(24, 6): a converted amount from 10^18 up cannot be stored.
+BASE_LIMIT = Decimal("1e18")
+
+
 async def replace(session: AsyncSession, *, document: PolicyDocument) -> ActivePolicy:
-    """Store `document` as the next version; amounts are re-based when rates change."""
-    before = await current_policy(session)
+    """Store `document` as the next version and re-base every stored amount to its rates.
+
+    Under the exclusive policy lock: no batch converts amounts meanwhile, and two changes
+    run one after the other.
+    """
+    await repository.lock_exclusive(session)
     in_use = await repository.currencies_in_use(session)
-    missing = sorted(c for c in in_use if document.rate(c) is None)
-    if missing:
-        raise Invalid(
-            "Stored events use currencies the policy has no exchange rate for",
-            errors=[
-                field_error(["exchange_rates", c], "required: events use this currency")
-                for c in missing
-            ],
-        )
+    errors = _rate_errors(document, in_use)
+    if errors:
+        raise Invalid("The exchange rates do not fit the stored events", errors=errors)
     version = await repository.insert_next(session, document=document.model_dump(mode="json"))
-    changed: dict[str, Decimal] = {}
-    for currency in in_use:
+    rates = {c: rate for c in in_use if (rate := document.rate(c)) is not None}
+    await repository.rebase_amounts(session, rates=rates)
+    # Other requests of this process see the new version once it is committed.
+    after_commit(session, forget)
+    row = await repository.get(session, version=version)
+    assert row is not None
+    return ActivePolicy(version=row.version, document=document, created_at=row.created_at)
+
+
+def _rate_errors(document: PolicyDocument, in_use: dict[str, Decimal]) -> list[dict[str, Any]]:
+    errors = []
+    for currency, largest in sorted(in_use.items()):
         rate = document.rate(currency)
-        if rate is not None and rate != before.document.rate(currency):
-            changed[currency] = rate
-    await repository.rebase_amounts(session, rates=changed)
-    await session.commit()
-    forget()
-    return await policy_version(session, version=version)
+        if rate is None:
+            errors.append(
+                field_error(["exchange_rates", currency], "required: events use this currency")
+            )
+        elif largest * rate >= BASE_LIMIT:
+            errors.append(
+                field_error(
+                    ["exchange_rates", currency],
+                    f"too large: a stored amount would overflow once converted to "
+                    f"{document.base_currency}",
+                )
+            )
+    return errors

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from app.core.auth import ReadAccess, WriteAccess
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.openapi import AUTHED, problems
 from app.core.pagination import CursorQuery, LimitQuery, Page
 from app.customers.schemas import CustomerRead
@@ -14,11 +14,11 @@ from app.segments.schemas import Overview, SegmentCreate, SegmentRead, SegmentWr
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 
-Key = Annotated[str, Path(max_length=64, description="A custom segment's key")]
+Key = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="A custom segment's key")]
 MemberKey = Annotated[
     str,
     Path(
-        max_length=64,
+        pattern=r"^[A-Za-z0-9_.*-]{1,64}$",
         description="A custom segment's key, or a built-in tier x stage cell: "
         "`high.at_risk`, `high.*`, `*.churned`",
         examples=["high.at_risk"],
@@ -32,7 +32,7 @@ MemberKey = Annotated[
     summary="Customers and revenue per tier x stage (from the stored classifications)",
     responses=problems(*AUTHED),
 )
-async def get_overview(session: SessionDep, _: ReadAccess) -> Overview:
+async def get_overview(session: ReadSessionDep, _: ReadAccess) -> Overview:
     return await service.overview(session)
 
 
@@ -44,7 +44,7 @@ async def get_overview(session: SessionDep, _: ReadAccess) -> Overview:
 )
 async def list_members(
     key: MemberKey,
-    session: SessionDep,
+    session: ReadSessionDep,
     _: ReadAccess,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
@@ -70,7 +70,7 @@ async def create_segment(body: SegmentCreate, session: SessionDep, _: WriteAcces
     responses=problems(*AUTHED),
 )
 async def list_segments(
-    session: SessionDep, _: ReadAccess, limit: LimitQuery = 50, cursor: CursorQuery = None
+    session: ReadSessionDep, _: ReadAccess, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> Page[SegmentRead]:
     return await service.list_segments(session, cursor=cursor, limit=limit)
 
@@ -78,7 +78,7 @@ async def list_segments(
 @router.get(
     "/{key}", response_model=SegmentRead, summary="A segment", responses=problems(*AUTHED, 404)
 )
-async def get_segment(key: Key, session: SessionDep, _: ReadAccess) -> SegmentRead:
+async def get_segment(key: Key, session: ReadSessionDep, _: ReadAccess) -> SegmentRead:
     return await service.get(session, key=key)
 
 

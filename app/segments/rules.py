@@ -9,14 +9,17 @@ classification columns, `segments.<key>`), so user input never becomes SQL text.
 
 from __future__ import annotations
 
+import math
+import operator
 import re
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, true
-from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, not_, null, or_, true
 
 from app.classification.models import CurrentClassification
 from app.core.problems import Invalid, field_error
+from app.core.types import parse_time_any, text_problem
 from app.customers.models import Customer
 
 MAX_DEPTH = 5
@@ -127,8 +130,12 @@ class _Compiler:
             values = [self.scalar(kind, v, path) for v in value]
             if any(v is _BAD for v in values):
                 return false()
+            if len({_json_type(v) for v in values}) > 1:
+                return self.fail(path, "values of one list must all be text, numbers or booleans")
             target = self.typed(column, kind, values[0])
-            result = target.in_(values)
+            if kind == "json" and _json_type(values[0]) == "number":
+                values = [float(v) for v in values]  # else the list binds as the first's type
+            result: ColumnElement[bool] = target.in_(values)
             return not_(result) if op == "not_in" else result
         scalar = self.scalar(kind, value, path)
         if scalar is _BAD:
@@ -137,33 +144,39 @@ class _Compiler:
             if not isinstance(scalar, str):
                 return self.fail(path, "contains takes text")
             text = self.typed(column, kind, "")
-            return text.contains(scalar, autoescape=True)
-        if op in ("gt", "gte", "lt", "lte") and isinstance(scalar, str) and kind != "time":
+            found: ColumnElement[bool] = text.contains(scalar, autoescape=True)
+            return found
+        if op in ("gt", "gte", "lt", "lte") and kind != "time" and _json_type(scalar) != "number":
             return self.fail(path, f"{op} takes a number")
         target = self.typed(column, kind, scalar)
-        comparison: ColumnElement[bool] = {
-            "eq": target == scalar,
-            "ne": target != scalar,
-            "gt": target > scalar,
-            "gte": target >= scalar,
-            "lt": target < scalar,
-            "lte": target <= scalar,
-        }[op]
+        # A bound parameter, never Python's True/False: `= true` is NULL for a customer
+        # without the attribute, where SQLAlchemy's `IS true` would match them for `ne`.
+        comparison: ColumnElement[bool] = _COMPARE[op](target, literal(scalar))
         return comparison
 
     @staticmethod
-    def typed(column: Any, kind: str, sample: Any) -> ColumnClause[Any]:
+    def typed(column: Any, kind: str, sample: Any) -> Any:
+        """The column as the sample's type. A JSON value of another type (a customer who
+        holds `"yes"` where the rule compares `true`) is NULL, so it matches no comparison
+        instead of failing the cast at query time."""
         if kind != "json":
-            return column  # type: ignore[no-any-return]
-        if isinstance(sample, bool):
-            return column.as_boolean()  # type: ignore[no-any-return]
-        if isinstance(sample, int | float):
-            return column.as_float()  # type: ignore[no-any-return]
-        return column.as_string()  # type: ignore[no-any-return]
+            return column
+        json_type = _json_type(sample)
+        if json_type == "string":
+            return column.as_string()
+        cast = column.as_boolean() if json_type == "boolean" else column.as_float()
+        return case((func.jsonb_typeof(column) == json_type, cast), else_=null())
 
     def scalar(self, kind: str, value: Any, path: list[str | int]) -> Any:
         if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
             self.fail(path, "must be a number")
+            return _BAD
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and (not math.isfinite(value) or abs(value) >= MAX_NUMBER)
+        ):
+            self.fail(path, f"must be a finite number below {MAX_NUMBER:.0e} in size")
             return _BAD
         if kind in ("text", "time") and not isinstance(value, str):
             self.fail(path, "must be a string")
@@ -171,12 +184,12 @@ class _Compiler:
         if kind == "json" and not isinstance(value, str | int | float | bool):
             self.fail(path, "must be a string, number or boolean")
             return _BAD
-        if isinstance(value, str) and ("\x00" in value or len(value) > 256):
-            self.fail(path, "must be at most 256 characters without NUL")
-            return _BAD
+        if isinstance(value, str):
+            problem = text_problem(value) or (None if len(value) <= 256 else "too long")
+            if problem is not None:
+                self.fail(path, f"must be at most 256 characters of text: {problem}")
+                return _BAD
         if kind == "time":
-            from app.core.types import parse_time_any
-
             try:
                 return parse_time_any(value)
             except ValueError as exc:
@@ -186,6 +199,25 @@ class _Compiler:
 
 
 _BAD = object()
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+# Every number column and jsonb number compares safely below this (int8 columns too).
+MAX_NUMBER = 1e15
+
+
+def _json_type(value: Any) -> str:
+    """The jsonb_typeof name of a rule's scalar value."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "string"
 
 
 def compile_rule(rule: Any) -> ColumnElement[bool]:

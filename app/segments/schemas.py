@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from app.core.types import LineText, MultilineText, plain_json_object
 
 SegmentKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
@@ -20,6 +22,14 @@ RULE_EXAMPLE: dict[str, Any] = {
 }
 
 
+MAX_RULE_BYTES = 64 * 1024
+
+
+def _rule_json(value: Any) -> Any:
+    # The compiler checks meaning; this keeps what is stored plain JSON (no NaN, no NUL).
+    return plain_json_object(value, max_bytes=MAX_RULE_BYTES)
+
+
 class SegmentWrite(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -30,9 +40,11 @@ class SegmentWrite(BaseModel):
         },
     )
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    rule: dict[str, Any] = Field(
+    name: Annotated[
+        LineText, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    ]
+    description: Annotated[MultilineText, StringConstraints(max_length=2000)] | None = None
+    rule: Annotated[dict[str, Any], BeforeValidator(_rule_json)] = Field(
         description="A condition {field, op, value} or a group {all|any: [...]} / {not: rule}. "
         "Fields: customer_id, country, customer_type, role, industry, company_size, "
         "created_at, tier, stage, strategy, tier_score, churn_probability, orders, revenue, "

@@ -89,10 +89,11 @@ async def create(session: AsyncSession, *, data: SegmentCreate) -> SegmentRead:
     compile_rule(data.rule)
     segment = Segment(key=data.key, name=data.name, description=data.description, rule=data.rule)
     try:
-        await repository.add(session, segment=segment)
-        await session.commit()
+        # A savepoint: the duplicate key fails only this insert, not the request's
+        # transaction, whose dependency then rolls back on the Conflict anyway.
+        async with session.begin_nested():
+            await repository.add(session, segment=segment)
     except IntegrityError as exc:
-        await session.rollback()
         raise Conflict(f"A segment '{data.key}' exists already") from exc
     await session.refresh(segment)
     return _read(segment)
@@ -118,11 +119,9 @@ async def replace(session: AsyncSession, *, key: str, data: SegmentWrite) -> Seg
     values = {"name": data.name, "description": data.description, "rule": data.rule}
     if not await repository.replace(session, key=key, values=values):
         raise NotFound(f"No segment '{key}'")
-    await session.commit()
     return await get(session, key=key)
 
 
 async def delete(session: AsyncSession, *, key: str) -> None:
     if not await repository.remove(session, key=key):
         raise NotFound(f"No segment '{key}'")
-    await session.commit()

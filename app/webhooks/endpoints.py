@@ -15,6 +15,7 @@ _EXAMPLE = {**EVENT_EXAMPLE, "customer": {"name": "Acme GmbH", "country": "DE"}}
 @router.post(
     "/v1/webhooks/orders",
     response_model=IngestResult,
+    response_model_exclude_none=True,
     summary="Receive one order or refund, signed per Standard Webhooks",
     description="No API key: the delivery is signed per Standard Webhooks with "
     "`webhook-id`, `webhook-timestamp` and `webhook-signature` (HMAC-SHA256 over "

@@ -6,21 +6,32 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import after_commit
 from app.core.observability import log
 from app.core.problems import ServiceUnavailable, Unauthorized
 from app.core.settings import Settings
 from app.customers import repository as customers
 from app.events import service as events
-from app.events.schemas import IngestResult, WebhookOrder
-from app.policies.service import current_policy
+from app.events.schemas import IngestResult, SkippedEvent, WebhookOrder
+from app.policies.service import policy_for_ingest
 from app.webhooks import repository
-from app.webhooks.signing import MalformedSecret, VerificationError, parse_secrets, verify
+from app.webhooks.signing import (
+    MalformedSecret,
+    VerificationError,
+    parse_secrets,
+    read_headers,
+    verify,
+)
 
 DUPLICATE = IngestResult(accepted=0, duplicates=1)
 
 
 def authenticate(body: bytes, headers: Mapping[str, str], settings: Settings) -> str:
     """The delivery's webhook-id once its signature and timestamp check out."""
+    try:
+        read_headers(headers)
+    except VerificationError as exc:
+        raise Unauthorized(f"Webhook signature rejected: {exc}") from exc
     configured = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     if not configured.strip():
         raise ServiceUnavailable("Webhooks are not configured: set STRATUM_WEBHOOK_SECRET")
@@ -48,18 +59,24 @@ async def receive_order(
     then is the answer sent: a sender that saw no 2xx may safely deliver again.
     """
     webhook_id = authenticate(body, headers, settings)
-    policy = (await current_policy(session)).document
+    policy = (await policy_for_ingest(session)).document
     order = events.parse(WebhookOrder, body, policy=policy)
+    if await events.erased_ids(session, external_ids=[order.customer_id]):
+        # Acknowledged, so the sender stops retrying; not even the delivery is recorded.
+        return IngestResult(
+            accepted=0,
+            duplicates=0,
+            skipped=[SkippedEvent(index=0, event_id=order.event_id, reason=events.ERASED_REASON)],
+        )
     if not await repository.record(session, webhook_id=webhook_id, event_id=order.event_id):
-        await session.rollback()
-        events.count(DUPLICATE, source="webhook")
+        after_commit(session, lambda: events.count(DUPLICATE, source="webhook"))
         return DUPLICATE
-    result = await events.store(session, events=[order.event()])
+    result = await events.store(session, events=[order.event()], policy=policy)
     # A known order carries nothing new; its (possibly older) customer fields are not applied.
     if result.accepted and order.customer is not None:
         await customers.upsert(
             session, external_id=order.customer_id, values=events.customer_values(order.customer)
         )
-    await session.commit()
-    events.count(result, source="webhook")
+    # The request's session dependency commits before the answer is sent.
+    after_commit(session, lambda: events.count(result, source="webhook"))
     return result

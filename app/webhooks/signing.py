@@ -45,16 +45,7 @@ def verify(
     now: float | None = None,
 ) -> str:
     """Check id, timestamp and signature (headers with lower-case names); the message id."""
-    msg_id = headers.get("webhook-id", "")
-    stamp = headers.get("webhook-timestamp", "")
-    signatures = headers.get("webhook-signature", "")
-    if not (msg_id and stamp and signatures):
-        raise VerificationError("missing webhook-id, webhook-timestamp or webhook-signature")
-    if len(msg_id) > 256:
-        raise VerificationError("webhook-id is too long")
-    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
-        raise VerificationError("webhook-timestamp must be whole seconds since the epoch")
-    sent = int(stamp)
+    msg_id, sent, signatures = read_headers(headers)
     if abs((time.time() if now is None else now) - sent) > tolerance_seconds:
         raise VerificationError("webhook-timestamp is outside the accepted tolerance")
     try:
@@ -69,6 +60,24 @@ def verify(
         if sum(hmac.compare_digest(expected, sig) for sig in offered):
             return msg_id
     raise VerificationError("no signature matches")
+
+
+def read_headers(headers: Mapping[str, str]) -> tuple[str, int, str]:
+    """The id, timestamp and signatures, well-formed, or VerificationError.
+
+    Checked before anything else, secret or body: `int()` would take non-ASCII digits
+    (`"١٧٠٠٠٠٠٠٠٠"`) and a too-long number would overflow the calendar.
+    """
+    msg_id = headers.get("webhook-id", "")
+    stamp = headers.get("webhook-timestamp", "")
+    signatures = headers.get("webhook-signature", "")
+    if not (msg_id and stamp and signatures):
+        raise VerificationError("missing webhook-id, webhook-timestamp or webhook-signature")
+    if len(msg_id) > 256 or not msg_id.isascii() or not msg_id.isprintable():
+        raise VerificationError("webhook-id must be at most 256 printable ASCII characters")
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
+        raise VerificationError("webhook-timestamp must be whole seconds since the epoch")
+    return msg_id, int(stamp), signatures
 
 
 def _offered_signatures(header: str) -> list[bytes]:

@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.classification import service as classification_service
+
 T = datetime(2026, 6, 1, tzinfo=UTC)
 
 
@@ -201,8 +203,13 @@ async def test_batch_of_one_unknown_is_422(
 
 
 async def test_fit_is_reused_and_dropped_by_late_events(
-    client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Stored fits are looked up on every request here, not once a second.
+    monkeypatch.setattr(classification_service, "MODEL_TTL", 0.0)
     await _seed(session, "c-1", [(40, "10"), (20, "10")])
 
     async def fits() -> int:

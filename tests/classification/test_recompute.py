@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.classification import recompute, repository
+from bench.generate import copy_into, generate
 from tests.support.cli import run_cli
 
 T = datetime(2026, 6, 1, tzinfo=UTC)
@@ -73,3 +78,182 @@ def test_recompute_rejects_bad_time(database_url: str) -> None:
     result = run_cli(database_url, "recompute", "--as-of", "2026-06-01")
     assert result.returncode == 2
     assert result.stdout == ""
+
+
+async def _internal_id(session: AsyncSession, external_id: str) -> int:
+    found: int = (
+        await session.execute(
+            text("SELECT id FROM customers WHERE external_id = :e"), {"e": external_id}
+        )
+    ).scalar_one()
+    return found
+
+
+async def _count(session: AsyncSession, sql: str) -> int:
+    value: int = (await session.execute(text(sql))).scalar_one()
+    return value
+
+
+async def test_plan_splits_the_id_space_and_a_range_run_twice_adds_no_changes(
+    client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
+) -> None:
+    for name in ("a", "b", "c", "d", "e"):
+        await _orders(client, writer, name, [5, 40])
+    the_plan = await recompute.plan(session, as_of=T, chunk=2)
+    await session.commit()
+    lo = await _count(session, "SELECT min(id) FROM customers")
+    assert the_plan.ranges == ((lo - 1, lo + 1), (lo + 1, lo + 3), (lo + 3, lo + 4))
+    assert the_plan.as_of == T
+    stored = await _count(session, "SELECT count(*) FROM population_fits")
+    assert stored == 1
+
+    after, upto = the_plan.ranges[0]
+    first = await recompute.run_range(session, the_plan, after=after, upto=upto)
+    await session.commit()
+    assert (first.customers, first.tier_changed, first.stage_changed) == (2, 2, 2)
+    again = await recompute.run_range(session, the_plan, after=after, upto=upto)
+    await session.commit()
+    assert (again.customers, again.tier_changed, again.stage_changed) == (2, 0, 0)
+    assert await _count(session, "SELECT count(*) FROM classification_changes") == 2
+    assert await _count(session, "SELECT count(*) FROM classifications") == 2
+
+
+async def test_run_range_does_not_commit(
+    client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
+) -> None:
+    await _orders(client, writer, "a", [5])
+    the_plan = await recompute.plan(session, as_of=T)
+    await session.commit()
+    after, upto = the_plan.ranges[0]
+    result = await recompute.run_range(session, the_plan, after=after, upto=upto)
+    assert result.customers == 1
+    await session.rollback()
+    assert await _count(session, "SELECT count(*) FROM classifications") == 0
+    assert await _count(session, "SELECT count(*) FROM classification_changes") == 0
+
+
+async def test_an_older_as_of_never_overwrites_a_newer_one(
+    client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
+) -> None:
+    await _orders(client, writer, "weekly", [3, 10, 17, 24, 31])
+    later = T + timedelta(days=60)
+    await recompute.recompute(session, as_of=later)
+    assert await _count(session, "SELECT count(*) FROM classification_changes") == 1
+    stale = await recompute.recompute(session, as_of=T)
+    assert (stale.tier_changed, stale.stage_changed) == (0, 0)
+    row = (await session.execute(text("SELECT as_of, stage FROM classifications"))).one()
+    assert tuple(row) == (later, "at_risk")
+    assert await _count(session, "SELECT count(*) FROM classification_changes") == 1
+
+
+async def test_run_customers_classifies_only_those_ids(
+    client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
+) -> None:
+    await _orders(client, writer, "a", [5])
+    await _orders(client, writer, "b", [5])
+    wanted = await _internal_id(session, "b")
+    result = await recompute.run_customers(session, ids=[wanted, 10**12], as_of=T)
+    await session.commit()
+    assert (result.customers, result.stage_changed) == (1, 1)
+    stored = (await session.execute(text("SELECT customer_id FROM classifications"))).scalars()
+    assert list(stored) == [wanted]
+
+
+async def test_a_customer_erased_while_the_range_runs_is_skipped(
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("keep", "gone", "also"):
+        await _orders(client, writer, name, [5, 20])
+    read = repository.histories_in_range
+
+    async def read_then_erase(*args: Any, **kwargs: Any) -> repository.HistoryBatch:
+        batch = await read(*args, **kwargs)
+        # Another connection erases a customer after its history was read.
+        response = await client.delete("/v1/customers/gone", headers=writer)
+        assert response.status_code == 204
+        return batch
+
+    monkeypatch.setattr(repository, "histories_in_range", read_then_erase)
+    summary = await recompute.recompute(session, as_of=T)
+    assert summary.customers == 3
+    assert summary.stage_changed == 2
+    stored = (
+        await session.execute(
+            text(
+                "SELECT c.external_id FROM classifications k JOIN customers c"
+                " ON c.id = k.customer_id ORDER BY 1"
+            )
+        )
+    ).scalars()
+    assert list(stored) == ["also", "keep"]
+
+
+async def test_revenue_beyond_the_stored_range_skips_that_customer_only(
+    client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
+) -> None:
+    await _orders(client, writer, "normal", [5, 20])
+    await _orders(client, writer, "whale", [6])
+    whale = await _internal_id(session, "whale")
+    # Two orders just below NUMERIC(24,6)'s limit each: their sum is beyond it.
+    for n in (1, 2):
+        await session.execute(
+            text(
+                "INSERT INTO events (event_id, customer_id, type, occurred_at, amount,"
+                " currency, amount_base) VALUES (:e, :c, 'order', :t, 9e17, 'EUR', 9e17)"
+            ),
+            {"e": f"whale-big-{n}", "c": whale, "t": T - timedelta(days=n)},
+        )
+    await session.commit()
+    summary = await recompute.recompute(session, as_of=T)
+    assert (summary.customers, summary.skipped) == (2, 1)
+    assert "1 not stored" in summary.line()
+    stored = (
+        await session.execute(
+            text(
+                "SELECT c.external_id FROM classifications k JOIN customers c"
+                " ON c.id = k.customer_id"
+            )
+        )
+    ).scalars()
+    assert list(stored) == ["normal"]
+
+
+async def test_stored_classifications_equal_the_endpoint(
+    database_url: str, client: httpx.AsyncClient, reader: dict[str, str], session: AsyncSession
+) -> None:
+    data = generate(400, seed=11, end=T)
+    await copy_into(database_url, data)
+    as_of = T - timedelta(hours=3)
+    await recompute.recompute(session, as_of=as_of)
+    rows = (
+        await session.execute(
+            text(
+                "SELECT c.external_id, k.tier, k.stage, k.strategy, k.churn_probability,"
+                " k.expected_revenue, k.segments, k.tier_score FROM classifications k"
+                " JOIN customers c ON c.id = k.customer_id WHERE c.id % 7 = 0"
+            )
+        )
+    ).all()
+    assert len(rows) > 40
+    for external_id, tier, stage, strategy, churn, expected, segments, score in rows:
+        response = await client.get(
+            f"/v1/customers/{external_id}/classification",
+            params={"as_of": as_of.isoformat()},
+            headers=reader,
+        )
+        body = response.json()
+        assert response.status_code == 200, body
+        assert (tier, stage, strategy) == (
+            body["tier"]["code"],
+            body["stage"]["code"],
+            body["strategy"]["code"],
+        )
+        assert score == body["tier"]["score"]
+        assert churn == body["metrics"]["churn_probability"]
+        assert str(expected.normalize()) == str(
+            Decimal(body["metrics"]["expected_revenue"]).normalize()
+        )
+        assert segments == body["segments"]
