@@ -116,6 +116,7 @@ class Sparkline:
     last: int
     low: int
     high: int
+    days: int
 
 
 def sparkline(values: Sequence[int], *, width: int = 160, height: int = 36) -> Sparkline:
@@ -140,4 +141,5 @@ def sparkline(values: Sequence[int], *, width: int = 160, height: int = 36) -> S
         last=values[-1],
         low=low,
         high=high,
+        days=n,
     )
