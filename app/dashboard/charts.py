@@ -37,7 +37,7 @@ class Histogram:
     largest: int
 
 
-def histogram(counts: Sequence[int], *, width: int = 600, height: int = 180) -> Histogram:
+def histogram(counts: Sequence[int], *, width: int = 900, height: int = 160) -> Histogram:
     """Equal-width bins of [0, 1]: counts[i] customers with probability in bin i."""
     n = max(len(counts), 1)
     largest = max(counts, default=0)
@@ -116,6 +116,7 @@ class Sparkline:
     last: int
     low: int
     high: int
+    days: int
 
 
 def sparkline(values: Sequence[int], *, width: int = 160, height: int = 36) -> Sparkline:
@@ -140,4 +141,5 @@ def sparkline(values: Sequence[int], *, width: int = 160, height: int = 36) -> S
         last=values[-1],
         low=low,
         high=high,
+        days=n,
     )

@@ -64,7 +64,7 @@ _EN: dict[str, str] = {
     "built_in": "Tier × stage cells",
     "custom_segments": "Customer-defined segments",
     "size_now": "Size now",
-    "size_history": "Size over the last 90 days",
+    "size_history": "Size over time (up to 90 days)",
     "size_history_hint": (
         "Sizes before today are reconstructed from the recorded classification changes."
     ),
@@ -118,6 +118,7 @@ _EN: dict[str, str] = {
     "show_all": "Show all",
     "in_strategy": "Customers in this strategy: {n}",
     "language": "中文",
+    "days_ago": "{days} days ago",
     "live_classification": "Classified now",
     "stored_classification": "Stored classification",
     "page_not_found": "Page not found.",
@@ -179,7 +180,7 @@ _ZH: dict[str, str] = {
     "built_in": "层级 × 阶段分群",
     "custom_segments": "自定义分群",
     "size_now": "当前人数",
-    "size_history": "最近 90 天的人数变化",
+    "size_history": "人数变化(最多 90 天)",
     "size_history_hint": "今天以前的人数由已记录的分类变动推算。",
     "no_history": "规则定义的分群不保留历史,这里显示当前人数。",
     "members": "成员",
@@ -231,6 +232,7 @@ _ZH: dict[str, str] = {
     "show_all": "查看全部",
     "in_strategy": "该策略共 {n} 位客户",
     "language": "English",
+    "days_ago": "{days} 天前",
     "live_classification": "实时分类",
     "stored_classification": "已保存的分类",
     "page_not_found": "页面不存在。",

@@ -60,14 +60,13 @@ async def remove_session(session: AsyncSession, *, token_hash: str) -> None:
 # One pass over the stored classifications gives every breakdown the overview shows
 # beside the tier x stage matrix (which is the segments service's own query).
 _BREAKDOWNS = """
-SELECT grouping(segments->>'geography', segments->>'customer_type', bin) AS set_id,
-       segments->>'geography' AS geography, segments->>'customer_type' AS customer_type,
-       tier, bin, count(*) AS customers, coalesce(sum(revenue), 0) AS revenue
-  FROM (SELECT segments, tier, revenue,
+SELECT grouping(geography, customer_type, bin) AS set_id, geography, customer_type, tier, bin,
+       count(*) AS customers, coalesce(sum(revenue), 0) AS revenue
+  FROM (SELECT segments->>'geography' AS geography, segments->>'customer_type' AS customer_type,
+               tier, revenue,
                least(width_bucket(churn_probability, 0, 1, :bins), :bins) AS bin
           FROM classifications) k
- GROUP BY GROUPING SETS ((segments->>'geography', tier),
-                        (segments->>'customer_type', tier), (bin))
+ GROUP BY GROUPING SETS ((geography, tier), (customer_type, tier), (bin))
 """
 
 
@@ -91,6 +90,44 @@ async def change_flows(session: AsyncSession, *, since: datetime) -> Sequence[Fl
         .group_by(day, c.from_tier, c.from_stage, c.to_tier, c.to_stage)
     )
     return (await session.execute(statement)).all()
+
+
+async def move_counts(
+    session: AsyncSession, *, since: datetime
+) -> Sequence[Row[str | None, str | None, str, str, int]]:
+    """(from tier, from stage, to tier, to stage, count) of the changes since `since`."""
+    c = ClassificationChange
+    statement = (
+        select(c.from_tier, c.from_stage, c.to_tier, c.to_stage, func.count())
+        .where(c.as_of > since)
+        .group_by(c.from_tier, c.from_stage, c.to_tier, c.to_stage)
+    )
+    return (await session.execute(statement)).all()
+
+
+_CELL_FLOWS = """
+SELECT date_trunc('day', as_of, 'UTC') AS day, sum(delta) AS net
+  FROM (SELECT as_of, 1 AS delta FROM classification_changes
+         WHERE to_tier = :tier AND to_stage = :stage AND as_of > :since
+        UNION ALL
+        SELECT as_of, -1 FROM classification_changes
+         WHERE from_tier = :tier AND from_stage = :stage AND as_of > :since) moves
+ GROUP BY 1
+"""
+
+
+async def cell_flows(
+    session: AsyncSession, *, tier: str, stage: str, since: datetime
+) -> Sequence[Row[Any]]:
+    """(day, entries minus exits) of one tier x stage cell since `since`."""
+    params = {"tier": tier, "stage": stage, "since": since}
+    return (await session.execute(text(_CELL_FLOWS), params)).all()
+
+
+async def cell_size(session: AsyncSession, *, tier: str, stage: str) -> int:
+    k = CurrentClassification
+    statement = select(func.count()).where(k.tier == tier, k.stage == stage)
+    return int((await session.execute(statement)).scalar_one())
 
 
 async def changes_page(

@@ -29,7 +29,7 @@ from app.classification.service import classify_customers
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.problems import Invalid, NotFound, field_error
 from app.customers.models import Customer
-from app.dashboard import charts, repository
+from app.dashboard import cache, charts, repository
 from app.events.models import Event
 from app.policies.schemas import STAGES, TIERS, Strategy
 from app.policies.service import current_policy
@@ -116,7 +116,7 @@ async def overview_page(session: AsyncSession) -> OverviewPage:
                 )
             )
         rows.append(row)
-    breakdowns = await repository.breakdowns(session)
+    breakdowns = await cache.cached(session, "breakdowns", lambda: repository.breakdowns(session))
     # grouping() sets a bit for every grouped-away expression: 0b011 keeps geography
     # (bit 2 clear), 0b101 keeps customer_type, 0b110 keeps the churn bin.
     by_geography = [r for r in breakdowns if r.set_id == 0b011]
@@ -218,7 +218,7 @@ class MovementsPage:
 def _flows(rows: Sequence[Any]) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
     stages: dict[tuple[str, str], int] = defaultdict(int)
     tiers: dict[tuple[str, str], int] = defaultdict(int)
-    for _, from_tier, from_stage, to_tier, to_stage, n in rows:
+    for from_tier, from_stage, to_tier, to_stage, n in rows:
         if from_stage != to_stage:
             stages[(from_stage or "", to_stage)] += int(n)
         if from_tier != to_tier:
@@ -255,7 +255,9 @@ async def movements_page(
     if days not in WINDOWS:
         raise Invalid("Unknown window", errors=[field_error(["days"], "must be 7, 30 or 90")])
     since = (now or datetime.now(UTC)) - timedelta(days=days)
-    flows = await repository.change_flows(session, since=since)
+    flows = await cache.cached(
+        session, ("moves", days), lambda: repository.move_counts(session, since=since)
+    )
     stages, tiers = _flows(flows)
     rows = await repository.changes_page(
         session,
@@ -285,7 +287,7 @@ async def movements_page(
         tier_rows=charts.stacked_rows(tiers, categories=TIERS),
         stage_moves=sum(n for (o, _), n in stages.items() if o),
         tier_moves=sum(n for (o, _), n in tiers.items() if o),
-        first_classified=sum(int(r[5]) for r in flows if r[1] is None),
+        first_classified=sum(int(r[4]) for r in flows if r[0] is None),
         items=items,
         next_cursor=next_cursor,
     )
@@ -294,32 +296,40 @@ async def movements_page(
 # -- segments -------------------------------------------------------------------------
 
 
+def walk_back(
+    size: int, net_by_day: dict[datetime, int], *, today: datetime, days: int
+) -> list[int]:
+    """A size at the end of each of the last `days` days, oldest first, from today's size
+    and each day's entries minus exits: the day before a net +n was n smaller."""
+    end = today.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    net: dict[int, int] = defaultdict(int)
+    for day, n in net_by_day.items():
+        net[(end - day.astimezone(UTC)).days] += n  # 0: today
+    values = [size]
+    for offset in range(days - 1):
+        size -= net[offset]
+        values.append(size)
+    return list(reversed(values))
+
+
 def size_history(
     current: dict[tuple[str, str], int], flows: Sequence[Any], *, today: datetime, days: int
 ) -> dict[tuple[str, str], list[int]]:
     """Each cell's size at the end of each of the last `days` days, oldest first.
 
-    Walks back from the current size: a change into a cell on day d means it was one
-    smaller before d, a change out of it one larger. Exact as long as every change is
-    recorded; an erased customer leaves the history with their changes.
+    Exact as long as every change is recorded (every recompute records them); an erased
+    customer leaves the history together with their changes.
     """
-    end = today.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    net: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    net: dict[tuple[str, str], dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
     for day, from_tier, from_stage, to_tier, to_stage, n in flows:
-        offset = (end - day.astimezone(UTC)).days  # 0: today
-        net[(to_tier, to_stage)][offset] += int(n)
+        net[(to_tier, to_stage)][day] += int(n)
         if from_tier is not None:
-            net[(from_tier, from_stage)][offset] -= int(n)
-    series = {}
-    for cell in [(t, s) for t in TIERS for s in STAGES]:
-        size = current.get(cell, 0)
-        values = [size]
-        # values[k]: the size at the end of the day k days ago.
-        for offset in range(0, days):
-            size -= net[cell].get(offset, 0)
-            values.append(size)
-        series[cell] = list(reversed(values[:days]))
-    return series
+            net[(from_tier, from_stage)][day] -= int(n)
+    return {
+        (t, s): walk_back(current.get((t, s), 0), net[(t, s)], today=today, days=days)
+        for t in TIERS
+        for s in STAGES
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,8 +356,11 @@ async def segments_page(
     overview = await segments.overview(session)
     current = {(c.tier, c.stage): c.customers for c in overview.cells}
     revenue = {(c.tier, c.stage): Decimal(c.revenue) for c in overview.cells}
-    flows = await repository.change_flows(session, since=_history_start(today))
-    history = size_history(current, flows, today=today, days=HISTORY_DAYS)
+    start = _history_start(today)
+    flows = await cache.cached(
+        session, ("flows", start), lambda: repository.change_flows(session, since=start)
+    )
+    history = size_history(current, flows, today=today, days=_span(today, [f[0] for f in flows]))
     cells = [
         CellSummary(
             key=f"{t}.{s}",
@@ -362,6 +375,15 @@ async def segments_page(
     ]
     custom = await segments.list_segments(session, cursor=cursor, limit=PAGE)
     return SegmentsPage(cells=cells, custom=custom.items, next_cursor=custom.next_cursor)
+
+
+def _span(today: datetime, days: Sequence[datetime]) -> int:
+    """Days of history to draw: from the first recorded change on (before it nothing was
+    classified, so there is no size to show), at most HISTORY_DAYS; 1 without changes."""
+    if not days:
+        return 1
+    end = today.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, min(HISTORY_DAYS, (end - min(days).astimezone(UTC)).days + 1))
 
 
 def _history_start(today: datetime) -> datetime:
@@ -491,14 +513,19 @@ async def segment_page(
     history = None
     if segment is None and tier != "*" and stage != "*":
         today = now or datetime.now(UTC)
-        overview = await segments.overview(session)
-        current = {(c.tier, c.stage): c.customers for c in overview.cells}
-        flows = await repository.change_flows(session, since=_history_start(today))
-        series = size_history(current, flows, today=today, days=HISTORY_DAYS)
-        size = current.get((str(tier), str(stage)), 0)
-        history = charts.sparkline(series[(str(tier), str(stage))], width=600, height=120)
+        size = await repository.cell_size(session, tier=str(tier), stage=str(stage))
+        net = await repository.cell_flows(
+            session, tier=str(tier), stage=str(stage), since=_history_start(today)
+        )
+        by_day = {r.day: int(r.net) for r in net}
+        series = walk_back(size, by_day, today=today, days=_span(today, list(by_day)))
+        history = charts.sparkline(series, width=600, height=120)
     else:
-        size = await repository.count_members(session, condition=condition)
+        size = await cache.cached(
+            session,
+            ("size", key, segment.updated_at if segment else None),
+            lambda: repository.count_members(session, condition=condition),
+        )
     return SegmentPage(
         key=key,
         name=segment.name if segment else key,
@@ -673,7 +700,7 @@ async def today_page(
         catalogue = [s for s in catalogue if s.code == strategy]
         if not catalogue:
             raise NotFound(f"No strategy '{strategy}'")
-    counts = await repository.strategy_counts(session)
+    counts = await cache.cached(session, "strategies", lambda: repository.strategy_counts(session))
     limit = PAGE if strategy is not None else per_group
     after = _decode_score(cursor) if strategy is not None else None
     groups = []

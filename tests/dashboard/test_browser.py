@@ -107,8 +107,14 @@ async def test_a_person_signs_in_and_walks_through_every_page(
     tmp_path: Path,
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     d = driver  # type: ignore[assignment]
+
+    def arrive(ending: str) -> None:
+        # A click that submits or follows a link returns before the next page is there.
+        WebDriverWait(d, 20).until(lambda b: b.current_url.split("?")[0].endswith(ending))
+
     shots = _screenshots(tmp_path)
     await seed(client, writer, session)
     api = (await client.get("/v1/segments/overview", headers=writer)).json()
@@ -118,6 +124,7 @@ async def test_a_person_signs_in_and_walks_through_every_page(
         assert d.current_url == f"{service}/dashboard/sign-in"
         d.find_element(By.NAME, "api_key").send_keys(bearer_key(writer))
         d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        arrive("/dashboard")
         assert d.current_url == f"{service}/dashboard"
         assert bearer_key(writer) not in d.current_url
 
@@ -154,11 +161,14 @@ async def test_a_person_signs_in_and_walks_through_every_page(
             By.CSS_SELECTOR,
             f'#matrix td[data-tier="{biggest["tier"]}"][data-stage="{biggest["stage"]}"] a',
         ).click()
+        arrive(f"/dashboard/segments/{biggest['tier']}.{biggest['stage']}")
         assert d.current_url.endswith(f"/dashboard/segments/{biggest['tier']}.{biggest['stage']}")
         members = d.find_elements(By.CSS_SELECTOR, "#members a.member")
         assert len(members) == biggest["customers"]
         d.save_screenshot(str(shots / "segment.png"))
+        target = members[0].get_attribute("href")
         members[0].click()
+        arrive(target.split("/dashboard", 1)[1])
         assert "/dashboard/customers/" in d.current_url
         assert d.find_element(By.ID, "tier").text
         assert d.find_elements(By.CSS_SELECTOR, "ul.reasons li")
@@ -167,7 +177,7 @@ async def test_a_person_signs_in_and_walks_through_every_page(
 
         # Switch to Chinese; the choice sticks on the next page.
         d.find_element(By.ID, "lang-switch").click()
-        assert "服务策略" in d.page_source
+        WebDriverWait(d, 20).until(lambda b: "服务策略" in b.page_source)
         d.get(f"{service}/dashboard")
         assert "概览" in d.page_source
         d.save_screenshot(str(shots / "overview-zh.png"))
@@ -181,6 +191,8 @@ async def test_a_person_signs_in_and_walks_through_every_page(
 
         # Signing out leads back to the form.
         d.find_element(By.CSS_SELECTOR, "form[action='/dashboard/sign-out'] button").click()
+        arrive("/dashboard/sign-in")
+        d.get(f"{service}/dashboard")
         assert d.current_url == f"{service}/dashboard/sign-in"
 
     await asyncio.to_thread(run)

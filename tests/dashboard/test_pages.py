@@ -189,3 +189,21 @@ async def test_empty_installation_renders_every_page(app: object, reader: dict[s
             response = await c.get(path)
             assert response.status_code == 200, path
             assert "content-security-policy" in response.headers
+
+
+async def test_population_aggregates_follow_new_classifications(
+    browser: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    from sqlalchemy import text
+
+    first = await browser.get("/dashboard")
+    counts = [int(n) for n in re.findall(r'class="bar"[^>]*data-count="(\d+)"', first.text)]
+    # A classification written (as a recompute or a re-classification does) shows at once.
+    await session.execute(
+        text("UPDATE classifications SET churn_probability = 0.999, updated_at = now()")
+    )
+    await session.commit()
+    again = await browser.get("/dashboard")
+    after = [int(n) for n in re.findall(r'class="bar"[^>]*data-count="(\d+)"', again.text)]
+    assert counts[-1] < sum(counts)
+    assert after[-1] == sum(after) == sum(counts)
