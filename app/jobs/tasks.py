@@ -38,12 +38,14 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__} while classifying"
 
 
-async def plan_job(sessionmaker: async_sessionmaker[AsyncSession], job_id: int) -> None:
+async def plan_job(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: int, *, chunk: int = recompute.CHUNK
+) -> None:
     async with sessionmaker() as session:
         job = await session.get(Job, job_id)
         if job is None or job.state != "queued":
             return  # cancelled before it started, or planned already
-        the_plan = await recompute.plan(session, as_of=job.requested_as_of)
+        the_plan = await recompute.plan(session, as_of=job.requested_as_of, chunk=chunk)
         total = (await session.execute(select(func.count()).select_from(Customer))).scalar_one()
         started = (
             await session.execute(

@@ -188,7 +188,11 @@ class Worker:
     async def _plan_task(self, task: QueueTask) -> None:
         payload: dict[str, Any] = orjson.loads(task.payload or b"{}")
         job_id = int(payload["job"])
-        await self._guarded(task, job_id, lambda: tasks.plan_job(self.sessionmaker, job_id))
+        await self._guarded(
+            task,
+            job_id,
+            lambda: tasks.plan_job(self.sessionmaker, job_id, chunk=self.settings.recompute_chunk),
+        )
 
     async def _range_task(self, task: QueueTask) -> None:
         payload: dict[str, Any] = orjson.loads(task.payload or b"{}")
