@@ -21,15 +21,12 @@ import orjson
 from pgqueuer.errors import RetryRequested
 from pgqueuer.models import Job as QueueTask
 from pgqueuer.qm import QueueManager
-from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.observability import log
 from app.core.settings import Settings
-from app.jobs import incremental, queue, schedule, tasks
-from app.jobs.metrics import DIRTY_BACKLOG, JOBS_ACTIVE, OUTBOX_BACKLOG, OUTBOX_OLDEST, QUEUE_DEPTH
-from app.jobs.models import Job
+from app.jobs import backlog, incremental, queue, schedule, tasks
 from app.notifications import delivery
 
 MAX_TASK_ATTEMPTS = 5
@@ -219,24 +216,5 @@ class Worker:
             await self._every(self.settings.delivery_interval_seconds, step)
 
     async def _metrics(self) -> bool:
-        async with self.sessionmaker() as session:
-            depth = await queue.depth(session)
-            for entrypoint in queue.ENTRYPOINTS:
-                for status in ("queued", "picked"):
-                    QUEUE_DEPTH.labels(entrypoint, status).set(depth.get((entrypoint, status), 0))
-            states = dict(
-                (
-                    await session.execute(
-                        select(Job.state, func.count())
-                        .where(Job.state.in_(("queued", "running")))
-                        .group_by(Job.state)
-                    )
-                ).all()
-            )
-            for state in ("queued", "running"):
-                JOBS_ACTIVE.labels(state).set(states.get(state, 0))
-            DIRTY_BACKLOG.set(await incremental.backlog(session))
-            pending, oldest = await delivery.backlog(session)
-            OUTBOX_BACKLOG.set(pending)
-            OUTBOX_OLDEST.set(oldest)
+        await backlog.refresh(self.sessionmaker)
         return False
