@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 from app.core.db import create_engine, create_sessionmaker
 from app.core.settings import Settings
 from app.jobs.worker import Worker
-from tests.jobs.conftest import eventually, fast, orders
+from tests.jobs.conftest import eventually, fast, orders, running_worker
 from tests.notifications.receiver import Receiver
 
 pytestmark = pytest.mark.usefixtures("loopback_allowed")
@@ -181,17 +181,13 @@ async def test_a_service_stopped_mid_delivery_delivers_after_restart(
     await engine.dispose()
     assert receiver.received == []
     receiver.mode = "ok"
-    second = Worker(app.state.sessionmaker, quick, database_url=database_url)
-    second.start()
-    try:
+    async with running_worker(quick, database_url):
 
         async def arrived() -> list[dict[str, Any]] | None:
             got = _verified(endpoint["secret"], receiver)
             return got if got and await _pending(session) == 0 else None
 
         [body] = await eventually(arrived)
-    finally:
-        await second.stop()
     assert body["data"]["customer_id"] == "mid-flight"
 
 
