@@ -22,7 +22,7 @@ from pgqueuer.errors import RetryRequested
 from pgqueuer.models import Job as QueueTask
 from pgqueuer.qm import QueueManager
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.observability import log
 from app.core.settings import Settings
@@ -128,6 +128,13 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
 
+    async def _fresh_connections(self) -> None:
+        """Drop the idle pooled connections: one a failure left unusable is not reused."""
+        engine = self.sessionmaker.kw.get("bind")
+        if isinstance(engine, AsyncEngine):
+            with contextlib.suppress(Exception):
+                await engine.dispose()
+
     async def _every(self, seconds: float, step: Callable[[], Awaitable[bool]]) -> None:
         """Run `step` until stopped; again at once while it reports more to do."""
         while not self.stopping.is_set():
@@ -136,6 +143,7 @@ class Worker:
                 busy = await step()
             except Exception as exc:  # a failing round must not end the loop
                 log.exception("background step failed", step=step.__name__, error=repr(exc))
+                await self._fresh_connections()
             if not busy:
                 await self._sleep(seconds)
 
