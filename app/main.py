@@ -50,13 +50,16 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         warmer = (
             asyncio.create_task(keep_warm(app.state.sessionmaker)) if settings.warm_models else None
         )
-        worker = Worker(app.state.sessionmaker, settings, database_url=url)
+        # The worker has its own small pool: background work never starves requests.
+        worker_engine = create_engine(url, settings.model_copy(update={"db_pool_size": 4}))
+        worker = Worker(create_sessionmaker(worker_engine), settings, database_url=url)
         if settings.worker:
             worker.start()
         try:
             yield
         finally:
             await worker.stop()
+            await worker_engine.dispose()
             if warmer is not None:
                 warmer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     worker: bool = True
     worker_poll_seconds: float = 2.0
     job_heartbeat_seconds: float = 60.0
+    recompute_chunk: int = 50_000
     incremental_batch: int = 5000
     incremental_interval_seconds: float = 5.0
     schedules: bool = True

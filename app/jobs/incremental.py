@@ -8,6 +8,8 @@ the marks it took, all in one transaction: a crash leaves the marks for the next
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.classification import recompute
@@ -20,7 +22,11 @@ LOCK = 4_170_006
 
 async def run_once(sessionmaker: async_sessionmaker[AsyncSession], *, batch: int) -> int:
     """One batch; the number of customers re-classified (0: nothing to do or busy)."""
+    as_of = datetime.now(UTC)
     async with sessionmaker() as session:
+        # A population model fitted now commits on its own; fit it before taking locks.
+        await recompute.plan(session, as_of=as_of)
+        await session.commit()
         conn = await raw_connection(session)
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK):
             return 0
@@ -32,7 +38,7 @@ async def run_once(sessionmaker: async_sessionmaker[AsyncSession], *, batch: int
         if not marks:
             return 0
         ids = sorted({int(m["customer_id"]) for m in marks})
-        await recompute.run_customers(session, ids=ids)
+        await recompute.run_customers(session, ids=ids, as_of=as_of)
         await segments.track(session, segments.Scope(ids=tuple(ids)))
         await conn.execute(
             "DELETE FROM dirty_customers WHERE id = ANY($1::bigint[])", [m["id"] for m in marks]

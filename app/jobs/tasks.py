@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.classification import recompute
@@ -35,15 +37,20 @@ def describe(exc: BaseException) -> str:
     """What went wrong, without SQL or a traceback (those go to the log)."""
     if isinstance(exc, Problem):
         return exc.detail
-    return f"{type(exc).__name__} while classifying"
+    if isinstance(exc, SQLAlchemyError | asyncpg.PostgresError):
+        return f"the database refused the work ({type(exc).__name__})"
+    message = str(exc)[:200]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-async def plan_job(sessionmaker: async_sessionmaker[AsyncSession], job_id: int) -> None:
+async def plan_job(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: int, *, chunk: int = recompute.CHUNK
+) -> None:
     async with sessionmaker() as session:
         job = await session.get(Job, job_id)
         if job is None or job.state != "queued":
             return  # cancelled before it started, or planned already
-        the_plan = await recompute.plan(session, as_of=job.requested_as_of)
+        the_plan = await recompute.plan(session, as_of=job.requested_as_of, chunk=chunk)
         total = (await session.execute(select(func.count()).select_from(Customer))).scalar_one()
         started = (
             await session.execute(
@@ -144,16 +151,36 @@ async def _finish(session: AsyncSession, job_id: int) -> None:
 async def fail(
     sessionmaker: async_sessionmaker[AsyncSession], job_id: int, exc: BaseException
 ) -> None:
-    """Record why a job failed; its other tasks then find it finished and do nothing."""
+    """Record why a job failed; its other tasks then find it finished and do nothing.
+
+    Tried on fresh connections a few times: the failure may have been the connection.
+    """
     log.error("job failed", job_id=job_id, error=repr(exc))
-    async with sessionmaker() as session:
-        job = await session.get(Job, job_id, with_for_update=True)
-        if job is None or job.state not in ("queued", "running"):
+    for attempt in range(3):
+        try:
+            await _record_failure(sessionmaker, job_id, exc)
             return
-        now = datetime.now(UTC)
-        job.state = "failed"
-        job.finished_at = now
-        job.error = problem("Job failed", describe(exc))
-        seconds = (now - job.started_at).total_seconds() if job.started_at else 0.0
-        JOB_DURATION.labels(job.kind, "failed").observe(max(seconds, 0.0))
-        await session.commit()
+        except (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            if attempt == 2:
+                raise
+
+
+async def _record_failure(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: int, exc: BaseException
+) -> None:
+    async with sessionmaker() as session:
+        try:
+            job = await session.get(Job, job_id, with_for_update=True)
+            if job is None or job.state not in ("queued", "running"):
+                return
+            now = datetime.now(UTC)
+            job.state = "failed"
+            job.finished_at = now
+            job.error = problem("Job failed", describe(exc))
+            seconds = (now - job.started_at).total_seconds() if job.started_at else 0.0
+            await session.commit()
+        except BaseException:
+            # Never hand a connection in an unknown state back to the pool.
+            await session.invalidate()
+            raise
+    JOB_DURATION.labels(job.kind, "failed").observe(max(seconds, 0.0))

@@ -21,15 +21,12 @@ import orjson
 from pgqueuer.errors import RetryRequested
 from pgqueuer.models import Job as QueueTask
 from pgqueuer.qm import QueueManager
-from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.observability import log
 from app.core.settings import Settings
-from app.jobs import incremental, queue, schedule, tasks
-from app.jobs.metrics import DIRTY_BACKLOG, JOBS_ACTIVE, OUTBOX_BACKLOG, OUTBOX_OLDEST, QUEUE_DEPTH
-from app.jobs.models import Job
+from app.jobs import backlog, incremental, queue, schedule, tasks
 from app.notifications import delivery
 
 MAX_TASK_ATTEMPTS = 5
@@ -131,6 +128,13 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
 
+    async def _fresh_connections(self) -> None:
+        """Drop the idle pooled connections: one a failure left unusable is not reused."""
+        engine = self.sessionmaker.kw.get("bind")
+        if isinstance(engine, AsyncEngine):
+            with contextlib.suppress(Exception):
+                await engine.dispose()
+
     async def _every(self, seconds: float, step: Callable[[], Awaitable[bool]]) -> None:
         """Run `step` until stopped; again at once while it reports more to do."""
         while not self.stopping.is_set():
@@ -139,6 +143,7 @@ class Worker:
                 busy = await step()
             except Exception as exc:  # a failing round must not end the loop
                 log.exception("background step failed", step=step.__name__, error=repr(exc))
+                await self._fresh_connections()
             if not busy:
                 await self._sleep(seconds)
 
@@ -188,7 +193,11 @@ class Worker:
     async def _plan_task(self, task: QueueTask) -> None:
         payload: dict[str, Any] = orjson.loads(task.payload or b"{}")
         job_id = int(payload["job"])
-        await self._guarded(task, job_id, lambda: tasks.plan_job(self.sessionmaker, job_id))
+        await self._guarded(
+            task,
+            job_id,
+            lambda: tasks.plan_job(self.sessionmaker, job_id, chunk=self.settings.recompute_chunk),
+        )
 
     async def _range_task(self, task: QueueTask) -> None:
         payload: dict[str, Any] = orjson.loads(task.payload or b"{}")
@@ -215,24 +224,5 @@ class Worker:
             await self._every(self.settings.delivery_interval_seconds, step)
 
     async def _metrics(self) -> bool:
-        async with self.sessionmaker() as session:
-            depth = await queue.depth(session)
-            for entrypoint in queue.ENTRYPOINTS:
-                for status in ("queued", "picked"):
-                    QUEUE_DEPTH.labels(entrypoint, status).set(depth.get((entrypoint, status), 0))
-            states = dict(
-                (
-                    await session.execute(
-                        select(Job.state, func.count())
-                        .where(Job.state.in_(("queued", "running")))
-                        .group_by(Job.state)
-                    )
-                ).all()
-            )
-            for state in ("queued", "running"):
-                JOBS_ACTIVE.labels(state).set(states.get(state, 0))
-            DIRTY_BACKLOG.set(await incremental.backlog(session))
-            pending, oldest = await delivery.backlog(session)
-            OUTBOX_BACKLOG.set(pending)
-            OUTBOX_OLDEST.set(oldest)
+        await backlog.refresh(self.sessionmaker)
         return False

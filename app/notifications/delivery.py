@@ -233,13 +233,18 @@ async def _attempt(
     body = row["body"] or bodies.get(row["notification_id"])
     if body is None:
         return False  # its customer was erased: the delivery went with them
-    outcome = await send(
-        client,
-        url=row["url"],
-        secret=unseal(settings, row["secret_sealed"]),
-        event_id=row["event_id"],
-        body=body,
-        settings=settings,
+    # The request runs in a task of its own: the HTTP client's timeouts are cancel
+    # scopes, and a cancellation that lands late must not hit the database calls below
+    # (a statement cancelled half-way leaves its pooled connection unusable).
+    outcome = await asyncio.create_task(
+        send(
+            client,
+            url=row["url"],
+            secret=unseal(settings, row["secret_sealed"]),
+            event_id=row["event_id"],
+            body=body,
+            settings=settings,
+        )
     )
     DELIVERY_LATENCY.observe(outcome.seconds)
     DELIVERIES.labels("delivered" if outcome.ok else "failed").inc()

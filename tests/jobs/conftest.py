@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from app.core.db import create_engine, create_sessionmaker
 from app.core.settings import Settings
 from app.jobs.worker import Worker
 
@@ -48,12 +50,23 @@ async def _clean_queue(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         await conn.execute(text("TRUNCATE pgqueuer, pgqueuer_log, pgqueuer_schedules"))
 
 
-@pytest.fixture
-async def worker(app: Any, settings: Settings, database_url: str) -> AsyncIterator[Worker]:
-    running = Worker(app.state.sessionmaker, fast(settings), database_url=database_url)
+@asynccontextmanager
+async def running_worker(settings: Settings, database_url: str) -> AsyncIterator[Worker]:
+    """A worker with its own engine, as in the service (and as a separate process)."""
+    engine = create_engine(database_url, settings)
+    running = Worker(create_sessionmaker(engine), settings, database_url=database_url)
     running.start()
-    yield running
-    await running.stop()
+    try:
+        yield running
+    finally:
+        await running.stop()
+        await engine.dispose()
+
+
+@pytest.fixture
+async def worker(settings: Settings, database_url: str) -> AsyncIterator[Worker]:
+    async with running_worker(fast(settings), database_url) as running:
+        yield running
 
 
 async def eventually(

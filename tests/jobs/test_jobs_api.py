@@ -92,14 +92,12 @@ async def test_a_cancelled_job_does_nothing_when_its_task_runs(
     database_url: str,
     session: AsyncSession,
 ) -> None:
-    from tests.jobs.conftest import fast
+    from tests.jobs.conftest import fast, running_worker
 
     await orders(client, admin, "weekly", [3, 10, 17])
     job = (await client.post("/v1/jobs", json={"kind": "recompute"}, headers=admin)).json()
     await client.delete(f"/v1/jobs/{job['job_id']}", headers=admin)
-    running = Worker(app.state.sessionmaker, fast(settings), database_url=database_url)
-    running.start()
-    try:
+    async with running_worker(fast(settings), database_url):
 
         async def drained() -> bool:
             left = (await session.execute(text("SELECT count(*) FROM pgqueuer"))).scalar_one()
@@ -107,8 +105,6 @@ async def test_a_cancelled_job_does_nothing_when_its_task_runs(
             return left == 0
 
         await eventually(drained)
-    finally:
-        await running.stop()
     body = await _job(client, admin, job["job_id"])
     assert body["state"] == "cancelled"
     assert body["started_at"] is None and body["progress"] == {"done": 0, "total": 0}

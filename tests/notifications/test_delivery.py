@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 from app.core.db import create_engine, create_sessionmaker
 from app.core.settings import Settings
 from app.jobs.worker import Worker
-from tests.jobs.conftest import eventually, fast, orders
+from tests.jobs.conftest import eventually, fast, orders, running_worker
 from tests.notifications.receiver import Receiver
 
 pytestmark = pytest.mark.usefixtures("loopback_allowed")
@@ -181,17 +181,13 @@ async def test_a_service_stopped_mid_delivery_delivers_after_restart(
     await engine.dispose()
     assert receiver.received == []
     receiver.mode = "ok"
-    second = Worker(app.state.sessionmaker, quick, database_url=database_url)
-    second.start()
-    try:
+    async with running_worker(quick, database_url):
 
         async def arrived() -> list[dict[str, Any]] | None:
             got = _verified(endpoint["secret"], receiver)
             return got if got and await _pending(session) == 0 else None
 
         [body] = await eventually(arrived)
-    finally:
-        await second.stop()
     assert body["data"]["customer_id"] == "mid-flight"
 
 
@@ -235,3 +231,38 @@ async def test_nothing_is_delivered_for_a_customer_erased_before_delivery(
             await client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=admin)
         ).json()
     )
+
+
+async def test_segment_entered_and_exited_are_notified(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    receiver: Receiver,
+    worker: Worker,
+    session: AsyncSession,
+) -> None:
+    segment = {
+        "key": "newcomers",
+        "name": "Newcomers",
+        "rule": {"field": "stage", "op": "eq", "value": "new"},
+    }
+    assert (await client.post("/v1/segments", json=segment, headers=admin)).status_code == 201
+    endpoint = await _register(client, admin, receiver.url, ["segment.entered", "segment.exited"])
+    await orders(client, admin, "fresh", [1])
+
+    async def entered() -> list[dict[str, Any]] | None:
+        got = _verified(endpoint["secret"], receiver)
+        return got if got else None
+
+    [first] = await eventually(entered)
+    assert first["type"] == "segment.entered"
+    assert first["data"]["customer_id"] == "fresh" and first["data"]["segment"] == "newcomers"
+    assert first["data"]["as_of"].endswith("Z")
+
+    await orders(client, admin, "fresh", [30, 60, 90])
+
+    async def exited() -> list[dict[str, Any]] | None:
+        got = _verified(endpoint["secret"], receiver)
+        return got if len(got) >= 2 else None
+
+    bodies = await eventually(exited)
+    assert [b["type"] for b in bodies] == ["segment.entered", "segment.exited"]

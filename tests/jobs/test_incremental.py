@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.jobs import incremental
+from app.jobs.worker import Worker
+from tests.jobs.conftest import eventually, orders
+
+
+async def test_new_events_are_classified_and_stored_within_seconds(
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker
+) -> None:
+    segment = {
+        "key": "regulars",
+        "name": "Regulars",
+        "rule": {"field": "orders", "op": "gte", "value": 3},
+    }
+    assert (await client.post("/v1/segments", json=segment, headers=admin)).status_code == 201
+    await orders(client, admin, "newbie", [2])
+
+    async def stored(customer: str, tier: str | None = None) -> dict[str, Any] | None:
+        body = (await client.get(f"/v1/customers/{customer}", headers=admin)).json()
+        brief: dict[str, Any] | None = body["classification"]
+        return brief
+
+    first = await eventually(lambda: stored("newbie"))
+    assert first["stage"] == "new"
+    members = (await client.get("/v1/segments/regulars/customers", headers=admin)).json()
+    assert members["items"] == []
+
+    # More orders: the stored stage, list filters and segment members follow by themselves.
+    await orders(client, admin, "newbie", [20, 40, 60])
+
+    async def returning() -> bool:
+        brief = await stored("newbie")
+        return brief is not None and brief["stage"] != "new"
+
+    await eventually(returning)
+    stage = (await stored("newbie"))["stage"]  # type: ignore[index]
+    listed = (await client.get(f"/v1/customers?stage={stage}", headers=admin)).json()
+    assert [c["customer_id"] for c in listed["items"]] == ["newbie"]
+    members = (await client.get("/v1/segments/regulars/customers", headers=admin)).json()
+    assert [c["customer_id"] for c in members["items"]] == ["newbie"]
+    overview = (await client.get("/v1/segments/overview", headers=admin)).json()
+    assert "newbie" not in str(overview) and overview
+
+
+async def test_a_batch_takes_every_mark_once_and_leaves_new_ones(
+    client: httpx.AsyncClient, admin: dict[str, str], app: Any, session: AsyncSession
+) -> None:
+    for name in ("a", "b", "c"):
+        await orders(client, admin, name, [3, 9])
+    marks = (await session.execute(text("SELECT count(*) FROM dirty_customers"))).scalar_one()
+    assert marks == 3
+    assert await incremental.run_once(app.state.sessionmaker, batch=2) == 2
+    assert await incremental.run_once(app.state.sessionmaker, batch=2) == 1
+    assert await incremental.run_once(app.state.sessionmaker, batch=2) == 0
+    stored = (await session.execute(text("SELECT count(*) FROM classifications"))).scalar_one()
+    assert stored == 3
+    changes = (
+        await session.execute(text("SELECT count(*) FROM classification_changes"))
+    ).scalar_one()
+    assert changes == 3
