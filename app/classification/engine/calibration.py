@@ -20,11 +20,13 @@ import numpy as np
 from app.classification.engine.btyd import BGNBD
 from app.classification.engine.features import (
     BUYER_COLUMNS,
+    EXPECTED_COLUMN,
     PROSPECT_COLUMNS,
     Column,
     btyd_logit,
     buyer_columns,
     knots_of,
+    log_expected,
     prospect_columns,
     silence_ratio,
 )
@@ -195,8 +197,13 @@ def predict_buyers(
     *,
     horizon: float,
     population_interval: float,
+    window: float | None = None,
 ) -> tuple[FloatArray, FloatArray]:
-    """(P(no order in the horizon), expected orders) for customers with an order."""
+    """(P(no order in the horizon), expected orders) for customers with an order.
+
+    With the `window` the count model learned on, when shorter than the horizon: the
+    expected orders are the model's for the window, grown to the horizon as BG/NBD says
+    a customer's orders grow, rather than the window's regression extrapolated."""
     columns = buyer_columns(
         s,
         btyd,
@@ -206,7 +213,24 @@ def predict_buyers(
         silence_knots=calibrator.silence_knots,
     )
     churn, orders = linear_many((calibrator.churn, calibrator.count), columns, s.x.size)
+    if window is not None and 0 < window < horizon:
+        orders = orders + _growth(calibrator, s, btyd, window=window, horizon=horizon)
     return _probabilities(churn), response(orders, family="poisson")
+
+
+def _growth(
+    calibrator: BuyerCalibrator, s: Summary, btyd: BGNBD, *, window: float, horizon: float
+) -> FloatArray:
+    """log(orders over the horizon / over the window) to add to the count model's linear
+    predictor evaluated at the horizon: its term in log E[BG/NBD orders] is moved back
+    to the window, then the BG/NBD ratio of the horizon's to the window's is added:
+    (1 - c) * (log E_horizon - log E_window) for that term's coefficient c."""
+    names = [c.name for c in BUYER_COLUMNS]
+    c = calibrator.count.coef[names.index(EXPECTED_COLUMN)]
+    log_window = log_expected(btyd, s, window)
+    log_horizon = log_expected(btyd, s, horizon)
+    result: FloatArray = (1.0 - c) * (log_horizon - log_window)
+    return result
 
 
 def predict_prospects(calibrator: ProspectCalibrator, s: Summary) -> tuple[FloatArray, FloatArray]:

@@ -63,6 +63,7 @@ def estimate(s: Summary, model: PopulationModel) -> Estimates:
             btyd,
             horizon=model.horizon_days,
             population_interval=model.typical_interval,
+            window=model.window_days,
         )
     else:
         churn, orders = _btyd_only(s, model)
