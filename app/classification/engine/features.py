@@ -103,8 +103,10 @@ BUYER_COLUMNS: tuple[Column, ...] = (
     Column("log_activity_age", churn=1, count=-1),
     Column("log_frequency", churn=0, count=0),
     Column("log_span", churn=0, count=0),
-    Column("log_spend", churn=0, count=1),
-    Column("refund_share", churn=0, count=-1),
+    # Signed in the churn model too, so that expected orders (P(any order) times the
+    # orders given any) never fall as spend rises.
+    Column("log_spend", churn=-1, count=1),
+    Column("refund_share", churn=1, count=-1),
     Column("log_negative_feedback", churn=0, count=0),
     Column("log_feedback", churn=0, count=0),
     Column("log_recent_contacts", churn=0, count=0),

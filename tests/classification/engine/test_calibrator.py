@@ -74,3 +74,18 @@ def test_orders_learned_on_a_shorter_window_grow_to_the_horizon() -> None:
     _, at_window = predict_buyers(*args, horizon=window, population_interval=30.0, window=window)
     _, plain = predict_buyers(*args, horizon=window, population_interval=30.0)
     assert np.array_equal(at_window, plain)
+
+
+def test_hurdle_is_p_any_times_orders_given_any() -> None:
+    from app.classification.engine.calibration import hurdle
+
+    # Simulated: a zero-inflated count with known parts is recovered in the mean.
+    rng = np.random.default_rng(4)
+    given_any, p_silent = rng.uniform(1.0, 5.0, 50_000), rng.uniform(0.1, 0.9, 50_000)
+    buying = rng.uniform(size=given_any.size) >= p_silent
+    counts = np.where(buying, 1 + rng.poisson(given_any - 1.0), 0)
+    assert hurdle(p_silent, given_any).mean() == pytest.approx(counts.mean(), rel=0.02)
+    # A surer buyer expects more orders; given any, at least one.
+    orders = hurdle(np.array([0.9, 0.5, 0.1]), np.full(3, 0.2))
+    assert np.all(np.diff(orders) > 0)
+    assert orders == pytest.approx([0.1, 0.5, 0.9])
