@@ -20,11 +20,13 @@ import numpy as np
 from app.classification.engine.btyd import BGNBD
 from app.classification.engine.features import (
     BUYER_COLUMNS,
+    EXPECTED_COLUMN,
     PROSPECT_COLUMNS,
     Column,
     btyd_logit,
     buyer_columns,
     knots_of,
+    log_expected,
     prospect_columns,
     silence_ratio,
 )
@@ -60,7 +62,7 @@ class BuyerCalibrator:
     knots: tuple[float, ...]  # where the spline in the BG/NBD logit bends
     silence_knots: tuple[float, ...]  # and the one in silence against the usual interval
     churn: Glm  # logistic: P(no order in the horizon)
-    count: Glm  # Poisson: expected orders in the horizon
+    count: Glm  # Poisson: expected orders in the horizon given any order
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +108,26 @@ def _fit_one(
 
 
 def _fit_pair(
-    features: FloatArray, orders: FloatArray, columns: tuple[Column, ...]
+    features: FloatArray,
+    orders: FloatArray,
+    columns: tuple[Column, ...],
+    *,
+    given_any: bool = False,
 ) -> tuple[Glm, Glm] | None:
+    """The churn model and the count model; with `given_any` the count model is of
+    E[orders | any order], fitted on the customers who ordered (a hurdle model)."""
     silent = (orders == 0).astype(np.float64)
     if silent.sum() < MIN_CLASS or (1.0 - silent).sum() < MIN_CLASS:
         return None
     named = {c.name: features[:, i] for i, c in enumerate(columns)}
     churn = _fit_one(named, silent, columns, "churn")
-    count = _fit_one(named, np.minimum(orders, MAX_COUNT), columns, "count")
+    counted = orders > 0 if given_any else np.ones(orders.size, dtype=bool)
+    count = _fit_one(
+        {name: column[counted] for name, column in named.items()},
+        np.minimum(orders[counted], MAX_COUNT),
+        columns,
+        "count",
+    )
     if churn is None or count is None:
         return None
     return churn, count
@@ -150,7 +164,7 @@ def fit_buyers(
         ),
         axis=1,
     )
-    pair = _fit_pair(features, orders[rows], BUYER_COLUMNS)
+    pair = _fit_pair(features, orders[rows], BUYER_COLUMNS, given_any=True)
     if pair is None:
         return None
     return BuyerCalibrator(knots=knots, silence_knots=silence_knots, churn=pair[0], count=pair[1])
@@ -195,8 +209,13 @@ def predict_buyers(
     *,
     horizon: float,
     population_interval: float,
+    window: float | None = None,
 ) -> tuple[FloatArray, FloatArray]:
-    """(P(no order in the horizon), expected orders) for customers with an order."""
+    """(P(no order in the horizon), expected orders) for customers with an order.
+
+    With the `window` the count model learned on, when shorter than the horizon: the
+    expected orders are the model's for the window, grown to the horizon as BG/NBD says
+    a customer's orders grow, rather than the window's regression extrapolated."""
     columns = buyer_columns(
         s,
         btyd,
@@ -206,7 +225,38 @@ def predict_buyers(
         silence_knots=calibrator.silence_knots,
     )
     churn, orders = linear_many((calibrator.churn, calibrator.count), columns, s.x.size)
-    return _probabilities(churn), response(orders, family="poisson")
+    if window is not None and 0 < window < horizon:
+        orders = orders + _growth(calibrator, s, btyd, window=window, horizon=horizon)
+    silent = _probabilities(churn)
+    return silent, hurdle(silent, response(orders, family="poisson"))
+
+
+def hurdle(silent: FloatArray, given_any: FloatArray) -> FloatArray:
+    """Expected orders as P(any order) * E[orders | any]: the first from the validated
+    churn model, the second from the count model fitted on the customers who ordered
+    (never below one). The churn model separates buyers from the silent better than a
+    count model's own zero share, so the expectation ranks next-period orders by it."""
+    result: FloatArray = (1.0 - silent) * np.maximum(given_any, 1.0)
+    return result
+
+
+def _growth(
+    calibrator: BuyerCalibrator, s: Summary, btyd: BGNBD, *, window: float, horizon: float
+) -> FloatArray:
+    """log(orders given any over the horizon / over the window) to add to the count
+    model's linear predictor evaluated at the horizon: its term in log E[BG/NBD orders]
+    is moved back to the window ((1 - c) * (log E_horizon - log E_window) for that
+    term's coefficient c), and the BG/NBD ratio of orders given any, horizon's to
+    window's, applied."""
+    names = [c.name for c in BUYER_COLUMNS]
+    c = calibrator.count.coef[names.index(EXPECTED_COLUMN)]
+    log_window = log_expected(btyd, s, window)
+    log_horizon = log_expected(btyd, s, horizon)
+    # Orders given any: BG/NBD's E[orders] / P(any order), at the horizon over the window.
+    log_any_window = -np.logaddexp(0.0, btyd_logit(btyd, s, window))
+    log_any_horizon = -np.logaddexp(0.0, btyd_logit(btyd, s, horizon))
+    result: FloatArray = (1.0 - c) * (log_horizon - log_window) - (log_any_horizon - log_any_window)
+    return result
 
 
 def predict_prospects(calibrator: ProspectCalibrator, s: Summary) -> tuple[FloatArray, FloatArray]:

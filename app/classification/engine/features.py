@@ -81,6 +81,16 @@ def silence_ratio(s: Summary, population_interval: float) -> FloatArray:
     return result
 
 
+EXPECTED_COLUMN = "log_btyd_expected"
+
+
+def log_expected(model: BGNBD, s: Summary, horizon: float) -> FloatArray:
+    """log E[order days in the horizon] under BG/NBD (floored: never -inf)."""
+    expected = model.expected_purchases(s.x, s.t_x, s.T, horizon)
+    result: FloatArray = np.log(np.maximum(expected, 1e-4))
+    return result
+
+
 def _ramp_columns(name: str, churn: Sign, count: Sign | None) -> list[Column]:
     return [Column(f"{name}_{i}", churn=churn, count=count) for i in range(len(KNOT_LEVELS) + 1)]
 
@@ -88,13 +98,15 @@ def _ramp_columns(name: str, churn: Sign, count: Sign | None) -> list[Column]:
 BUYER_COLUMNS: tuple[Column, ...] = (
     *_ramp_columns("btyd_logit", churn=1, count=None),
     *_ramp_columns("log_silence_vs_rhythm", churn=1, count=-1),
-    Column("log_btyd_expected", churn=-1, count=1),
+    Column(EXPECTED_COLUMN, churn=-1, count=1),
     Column("log_recency", churn=1, count=-1),
     Column("log_activity_age", churn=1, count=-1),
     Column("log_frequency", churn=0, count=0),
     Column("log_span", churn=0, count=0),
-    Column("log_spend", churn=0, count=1),
-    Column("refund_share", churn=0, count=-1),
+    # Signed in the churn model too, so that expected orders (P(any order) times the
+    # orders given any) never fall as spend rises.
+    Column("log_spend", churn=-1, count=1),
+    Column("refund_share", churn=1, count=-1),
     Column("log_negative_feedback", churn=0, count=0),
     Column("log_feedback", churn=0, count=0),
     Column("log_recent_contacts", churn=0, count=0),
@@ -133,7 +145,7 @@ def buyer_columns(
     z = btyd_logit(model, s, horizon) if z is None else z
     yield from ramps(z, knots)
     yield from ramps(silence_ratio(s, population_interval), silence_knots)
-    yield np.log(np.maximum(model.expected_purchases(s.x, s.t_x, s.T, horizon), 1e-4))
+    yield log_expected(model, s, horizon)
     yield np.log1p(s.recency)
     yield np.log1p(s.activity_age)
     yield np.log1p(s.x)

@@ -26,7 +26,7 @@ from app.classification.engine.calibration import (
 )
 from app.classification.engine.estimate import estimate
 from app.classification.engine.model import Answer, PopulationModel
-from app.classification.engine.platt import fit_platt, predict_platt
+from app.classification.engine.platt import fit_final_map, fit_platt, predict_platt
 from app.classification.engine.regression import Glm
 from app.classification.engine.segments import RfmCuts, quintile_cuts
 from app.classification.engine.spend import GammaGamma, fit_gamma_gamma
@@ -141,6 +141,7 @@ class _Answer:
     platt: Glm | None
     trained_on: int
     validation: tuple[Validation, ...]
+    final_map: Glm | None = None
 
 
 _PLAIN = _Answer(name="bgnbd", calibrator=None, platt=None, trained_on=0, validation=())
@@ -196,6 +197,7 @@ def _fit(
         typical_interval=typical_interval(s),
         calibrator=answer.calibrator,
         platt=answer.platt,
+        final_map=answer.final_map if btyd is not None else None,
         prospects=prospects,
         notes=tuple(notes),
     )
@@ -208,15 +210,43 @@ def _spend_rows(s: Summary) -> tuple[FloatArray, FloatArray]:
     return s.mean_spend[rows], s.orders[rows]
 
 
+def _candidates(
+    fit_part: Summary,
+    fit_orders: FloatArray,
+    check: Summary,
+    btyd_then: BGNBD,
+    *,
+    window: float,
+    interval: float,
+) -> dict[str, FloatArray]:
+    """Each candidate fitted on `fit_part` and its P(no order in the window) for `check`,
+    simplest first: BG/NBD as fitted on the cohort, BG/NBD with Platt scaling, and the
+    calibration layer."""
+    result = {"bgnbd": btyd_then.p_no_purchase(check.x, check.t_x, check.T, window)}
+    silent = (fit_orders == 0).astype(np.float64)
+    platt = fit_platt(fit_part, silent, btyd_then, horizon=window)
+    if platt is not None:
+        result["bgnbd_platt"] = predict_platt(platt, check, btyd_then, horizon=window)
+    layer = fit_buyers(
+        fit_part, fit_orders, btyd_then, horizon=window, population_interval=interval
+    )
+    if layer is not None:
+        result["calibrated"], _ = predict_buyers(
+            layer, check, btyd_then, horizon=window, population_interval=interval
+        )
+    return result
+
+
 def _choose(
     s_train: Summary, orders: FloatArray, *, window: float, policy: EnginePolicy
 ) -> _Answer:
-    """Fit each candidate on one half of the cohort's buyers, score it on the other,
-    keep the best by held-out log-loss and refit it on the whole cohort.
+    """Score each candidate by two-fold cross-fitting on the cohort's buyers (fitted on
+    one half, predicted on the other, then the halves swapped), keep the best by
+    log-loss over every held-out prediction and refit it on the whole cohort.
 
-    Candidates: BG/NBD as fitted on the cohort, BG/NBD with Platt scaling, and the
-    calibration layer. The BG/NBD the features come from is fitted on the cohort as of
-    T - window itself, so nothing the candidates see comes from after T - window.
+    The BG/NBD the candidates build on is fitted on the cohort as of T - window itself,
+    so nothing they see comes from after T - window. A candidate that cannot be fitted
+    on either half is not scored.
     """
     if not _enough(s_train, policy):
         return _PLAIN
@@ -226,47 +256,44 @@ def _choose(
     rows = np.flatnonzero(s_train.buyer)
     rows = rows[:: stride(rows.size)]
     part = take(s_train, rows)
-    silent = (orders[rows] == 0).astype(np.float64)
-    fit_rows, check_rows = halves(rows.size)
-    fit_part, check = take(part, fit_rows), take(part, check_rows)
+    cohort_orders = orders[rows]
+    silent = (cohort_orders == 0).astype(np.float64)
     interval = typical_interval(s_train)
-    truth = silent[check_rows]
-
-    scored: list[Validation] = [
-        validate(
-            "bgnbd",
-            btyd_then.p_no_purchase(check.x, check.t_x, check.T, window),
-            truth,
-            window,
+    held_out: dict[str, FloatArray] = {}
+    seen: dict[str, int] = {}
+    for fit_rows, check_rows in (halves(rows.size), halves(rows.size)[::-1]):
+        predicted = _candidates(
+            take(part, fit_rows),
+            cohort_orders[fit_rows],
+            take(part, check_rows),
+            btyd_then,
+            window=window,
+            interval=interval,
         )
-    ]
-    platt = fit_platt(fit_part, silent[fit_rows], btyd_then, horizon=window)
-    if platt is not None:
-        p = predict_platt(platt, check, btyd_then, horizon=window)
-        scored.append(validate("bgnbd_platt", p, truth, window))
-    half = fit_buyers(
-        fit_part,
-        orders[rows][fit_rows],
-        btyd_then,
-        horizon=window,
-        population_interval=interval,
-    )
-    if half is not None:
-        p, _ = predict_buyers(half, check, btyd_then, horizon=window, population_interval=interval)
-        scored.append(validate("calibrated", p, truth, window))
+        for name, p in predicted.items():
+            held_out.setdefault(name, np.full(rows.size, np.nan))[check_rows] = p
+            seen[name] = seen.get(name, 0) + 1
+    scored = [validate(name, p, silent, window) for name, p in held_out.items() if seen[name] == 2]
+    if not scored:
+        return _PLAIN
     chosen = best(scored)
     validation = (chosen, *(v for v in scored if v is not chosen))
+    # The final map is learned from the chosen candidate's held-out predictions: how
+    # far to trust its probabilities on customers it was not fitted on.
+    final_map = fit_final_map(held_out[chosen.model], silent)
     if chosen.model == "bgnbd_platt":
         final_platt = fit_platt(part, silent, btyd_then, horizon=window)
         if final_platt is not None:
-            return _Answer("bgnbd_platt", None, final_platt, rows.size, validation)
+            return _Answer("bgnbd_platt", None, final_platt, rows.size, validation, final_map)
     if chosen.model == "calibrated":
         calibrator = fit_buyers(
-            part, orders[rows], btyd_then, horizon=window, population_interval=interval
+            part, cohort_orders, btyd_then, horizon=window, population_interval=interval
         )
         if calibrator is not None:
-            return _Answer("calibrated", calibrator, None, rows.size, validation)
-    return replace(_PLAIN, validation=validation)
+            return _Answer("calibrated", calibrator, None, rows.size, validation, final_map)
+    if chosen.model != "bgnbd":
+        return replace(_PLAIN, validation=validation)
+    return replace(_PLAIN, validation=validation, final_map=final_map)
 
 
 def _with_tables(model: PopulationModel, s: Summary, policy: EnginePolicy) -> PopulationModel:

@@ -19,7 +19,7 @@ from app.classification.engine.validation import Validation
 
 # The engine's model version, stored in every fit: bumped whenever a stored model's
 # meaning or shape changes, so a fit of another version is refitted, never reused.
-FORMAT = 4
+FORMAT = 6
 
 Source = Literal["fitted", "prior"]
 # Which model answers for customers with an order: BG/NBD as fitted, BG/NBD with Platt
@@ -50,6 +50,9 @@ class PopulationModel:
     median_order_value: float  # gross per order, among buyers
     answer: Answer = "prior"
     platt: Glm | None = None  # Platt scaling of the BG/NBD logit, when that answers
+    # Platt scaling of the answering model's P(no order), learned from its held-out
+    # predictions on the newest window; applied last.
+    final_map: Glm | None = None
     window_days: float = 0.0  # length of the window validated and calibrated on
     # The candidates' held-out figures on that window, the answering one first.
     validation: tuple[Validation, ...] = ()
@@ -68,7 +71,7 @@ class PopulationModel:
 
     @property
     def calibrated(self) -> bool:
-        return self.calibrator is not None or self.platt is not None
+        return self.calibrator is not None or self.platt is not None or self.final_map is not None
 
     @property
     def validated(self) -> Validation | None:
@@ -112,6 +115,7 @@ class PopulationModel:
                 ),
                 rfm=RfmCuts(**{k: tuple(v) for k, v in data["rfm"].items()}),
                 platt=_glm(data.get("platt")),
+                final_map=_glm(data.get("final_map")),
                 validation=tuple(Validation(**v) for v in data.get("validation", ())),
                 notes=tuple(data.get("notes", ())),
             )

@@ -48,3 +48,44 @@ def test_one_outcome_class_is_not_fitted() -> None:
     assert btyd is not None
     nobody = np.zeros(s.x.size)
     assert fit_buyers(s, nobody, btyd, horizon=HORIZON, population_interval=30.0) is None
+
+
+def test_orders_learned_on_a_shorter_window_grow_to_the_horizon() -> None:
+    # Learned on 90-day outcomes, asked for a year: the window's count model grown to
+    # the year as BG/NBD says is close to what the year brings, and closer than the
+    # window's regression evaluated at the year.
+    train, fresh = simulate(8000, seed=31), simulate(8000, seed=32)
+    cutoff, window, year = 600.0, 90.0, 365.0
+    s = summarise(train.histories(cutoff))
+    orders = train.outcomes(cutoff, cutoff + window).orders.astype(np.float64)
+    btyd = fit_bgnbd(s.x, s.t_x, s.T)
+    assert btyd is not None
+    calibrator = fit_buyers(s, orders, btyd, horizon=window, population_interval=30.0)
+    assert calibrator is not None
+    s_fresh = summarise(fresh.histories(cutoff))
+    ordered = fresh.outcomes(cutoff, cutoff + year).orders.astype(np.float64)[s_fresh.buyer]
+    args = (calibrator, s_fresh, btyd)
+    _, grown = predict_buyers(*args, horizon=year, population_interval=30.0, window=window)
+    _, stretched = predict_buyers(*args, horizon=year, population_interval=30.0)
+    grown, stretched = grown[s_fresh.buyer], stretched[s_fresh.buyer]
+    assert grown.mean() == pytest.approx(ordered.mean(), rel=0.1)
+    assert abs(grown.mean() - ordered.mean()) < abs(stretched.mean() - ordered.mean())
+    # At the window itself nothing changes.
+    _, at_window = predict_buyers(*args, horizon=window, population_interval=30.0, window=window)
+    _, plain = predict_buyers(*args, horizon=window, population_interval=30.0)
+    assert np.array_equal(at_window, plain)
+
+
+def test_hurdle_is_p_any_times_orders_given_any() -> None:
+    from app.classification.engine.calibration import hurdle
+
+    # Simulated: a zero-inflated count with known parts is recovered in the mean.
+    rng = np.random.default_rng(4)
+    given_any, p_silent = rng.uniform(1.0, 5.0, 50_000), rng.uniform(0.1, 0.9, 50_000)
+    buying = rng.uniform(size=given_any.size) >= p_silent
+    counts = np.where(buying, 1 + rng.poisson(given_any - 1.0), 0)
+    assert hurdle(p_silent, given_any).mean() == pytest.approx(counts.mean(), rel=0.02)
+    # A surer buyer expects more orders; given any, at least one.
+    orders = hurdle(np.array([0.9, 0.5, 0.1]), np.full(3, 0.2))
+    assert np.all(np.diff(orders) > 0)
+    assert orders == pytest.approx([0.1, 0.5, 0.9])

@@ -258,6 +258,10 @@ def test_a_young_installation_is_validated_on_a_shorter_window() -> None:
     assert {v.model for v in model.validation} == {"bgnbd", "bgnbd_platt", "calibrated"}
     assert model.validated.log_loss == min(v.log_loss for v in model.validation)
     assert model.validated.customers > 2000 and model.validated.auc > 0.7
+    # Cross-fitted: every cohort buyer is scored once, by a fit that did not see them.
+    assert model.validated.customers == model.trained_on
+    assert all(v.customers == model.trained_on for v in model.validation)
+    assert model.final_map is not None and model.final_map.coef[0] > 0
     # The year's forecast is still honest about the year (scored on what followed T).
     results = classify(current, [Profile()] * len(current), model, POLICY)
     predicted = np.array([r.churn_probability for r in results])

@@ -38,11 +38,18 @@ def platt_scaled() -> PopulationModel:
     return replace(uncalibrated(), answer="bgnbd_platt", platt=Glm(intercept=0.4, coef=(0.6,)))
 
 
+@lru_cache(maxsize=1)
+def final_mapped() -> PopulationModel:
+    """The calibration layer with a final map on top (a sharper, shifted logit)."""
+    return replace(fitted(), final_map=Glm(intercept=-0.3, coef=(1.4,)))
+
+
 def models() -> list[PopulationModel]:
     return [
         fitted(),
         uncalibrated(),
         platt_scaled(),
+        final_mapped(),
         prior_model(horizon_days=HORIZON, policy=POLICY),
     ]
 
