@@ -7,9 +7,11 @@ import json
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.classification import service as classification_service
 from app.classification.engine.model import FORMAT
 from tests.classification.test_endpoints import _classify, _iso, _seed
 
@@ -23,8 +25,13 @@ async def _stored(session: AsyncSession) -> list[dict[str, object]]:
 
 
 async def test_a_fit_of_another_engine_version_is_refitted(
-    client: httpx.AsyncClient, reader: dict[str, str], session: AsyncSession
+    client: httpx.AsyncClient,
+    reader: dict[str, str],
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Stored fits are looked up on every request here, not once a second.
+    monkeypatch.setattr(classification_service, "MODEL_TTL", 0.0)
     await _seed(session, "c-1", [(40, "10"), (20, "10")])
     first = await _classify(client, reader, "c-1", as_of=_iso(T))
     assert first.status_code == 200
