@@ -12,16 +12,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from app.classification.engine.estimate import estimate
 from app.classification.engine.explain import Facts, explain
-from app.classification.engine.grouping import group, spread
+from app.classification.engine.grouping import spread
 from app.classification.engine.model import PopulationModel
+from app.classification.engine.placement import DECIMALS, place
 from app.classification.engine.reasons import MODEL_NAMES
-from app.classification.engine.segments import Column, segment_columns
-from app.classification.engine.stages import STAGES, stages
-from app.classification.engine.strategy import pick_strategy
-from app.classification.engine.summary import summarise
-from app.classification.engine.tiers import TIERS, tier_scores, tiers, value_of
+from app.classification.engine.stages import STAGES
+from app.classification.engine.tiers import TIERS
 from app.classification.engine.types import (
     Classification,
     EnginePolicy,
@@ -30,7 +27,6 @@ from app.classification.engine.types import (
     Reason,
 )
 
-DECIMALS = 4
 LARGE_BATCH = 10_000
 
 
@@ -67,34 +63,8 @@ def _classify(
     model: PopulationModel,
     policy: EnginePolicy,
 ) -> list[Classification]:
-    n = len(histories)
-    s = summarise(histories)
-    future = estimate(s, model)
-    values = value_of(s, future.revenue, policy.tier)
-    # Scores are rounded before the cut-offs apply, so the shown score explains the tier.
-    scores = np.where(
-        s.buyer,
-        np.round(
-            np.clip(tier_scores(values, model.value_table, model.typical_value), 0, 1), DECIMALS
-        ),
-        0.0,
-    )
-    tier = tiers(scores, values, s.buyer, policy.tier)
-    # Probability bounds only where the probability was validated on real outcomes.
-    validated = model.validated is not None
-    stage = stages(
-        s, model.typical_interval, policy.stage, churn=future.churn if validated else None
-    )
-    columns = segment_columns(
-        s,
-        profiles,
-        policy,
-        model.population,
-        stage=stage.code,
-        tier=tier,
-        won_back=stage.won_back,
-        p_alive=future.p_alive,
-    )
+    placed = place(histories, profiles, model, policy)
+    s, future, stage, scores = placed.summary, placed.future, placed.stage, placed.scores
     reasons = explain(
         s,
         Facts(
@@ -109,20 +79,11 @@ def _classify(
     churn = np.round(future.churn, DECIMALS).tolist()
     orders = np.round(future.orders, DECIMALS).tolist()
     revenue = np.round(future.revenue, DECIMALS).tolist()
-    # Rows with the same segments share a template dict (copied per row, as callers may
-    # mutate theirs); rows with the same template, tier and stage share a strategy.
-    template_ids, first = group([c.codes for c in columns], n)
-    templates = [_template(columns, row) for row in first.tolist()]
-    combo_ids, combo_first = group([template_ids, tier, stage.code], n)
-    rules = [
-        pick_strategy(
-            policy,
-            tier=TIERS[tier[row]],
-            stage=STAGES[stage.code[row]],
-            segment_values=templates[template_ids[row]].values(),
-        )
-        for row in combo_first.tolist()
-    ]
+    # Rows share their segment template (copied per row, as callers may mutate theirs)
+    # and their strategy with the other rows of their group.
+    templates, template_ids = placed.segments, placed.segment_group
+    rules, combo_ids = placed.strategies, placed.strategy_group
+    tier = placed.tier
     rows = zip(
         spread(templates, template_ids),
         spread(rules, combo_ids),
@@ -171,13 +132,3 @@ def model_reason(model: PopulationModel) -> Reason | None:
             "brier": round(checked.brier, 3),
         },
     )
-
-
-def _template(columns: list[Column], row: int) -> dict[str, object]:
-    """Row `row`'s segments, without the keys it has no value for."""
-    segments: dict[str, object] = {}
-    for column in columns:
-        value = column.vocabulary[column.codes[row]]
-        if value is not None:
-            segments[column.key] = value
-    return segments

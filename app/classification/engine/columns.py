@@ -1,7 +1,7 @@
 """Classify a batch into columns: what bulk storage needs, with no per-customer object.
 
-The same steps as `classify` up to the strategy (same functions, same rounding), minus
-the reasons and the result objects: tiers and stages as codes, numbers as arrays, and
+The same placement as `classify` (`placement.place`), minus the reasons and the
+result objects: tiers and stages as codes, numbers as arrays, and
 segments and strategies as one entry per distinct combination plus a group id per row.
 """
 
@@ -12,15 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.classification.engine.classify import DECIMALS, _template
-from app.classification.engine.estimate import estimate
-from app.classification.engine.grouping import group
 from app.classification.engine.model import PopulationModel
-from app.classification.engine.segments import segment_columns
-from app.classification.engine.stages import STAGES, stages
-from app.classification.engine.strategy import pick_strategy
-from app.classification.engine.summary import summarise
-from app.classification.engine.tiers import TIERS, tier_scores, tiers, value_of
+from app.classification.engine.placement import DECIMALS, place
 from app.classification.engine.types import (
     EnginePolicy,
     FloatArray,
@@ -53,56 +46,16 @@ def classify_columns(
     model: PopulationModel,
     policy: EnginePolicy,
 ) -> ClassifiedColumns:
-    n = len(histories)
-    if len(profiles) != n:
-        raise ValueError(f"{n} histories but {len(profiles)} profiles")
-    s = summarise(histories)
-    future = estimate(s, model)
-    values = value_of(s, future.revenue, policy.tier)
-    scores = np.where(
-        s.buyer,
-        np.round(
-            np.clip(tier_scores(values, model.value_table, model.typical_value), 0, 1), DECIMALS
-        ),
-        0.0,
-    )
-    tier = tiers(scores, values, s.buyer, policy.tier)
-    stage = stages(s, model.typical_interval, policy.stage)
-    columns = segment_columns(
-        s,
-        profiles,
-        policy,
-        model.population,
-        stage=stage.code,
-        tier=tier,
-        won_back=stage.won_back,
-        p_alive=future.p_alive,
-    )
-    if n:
-        template_ids, first = group([c.codes for c in columns], n)
-        templates = [_template(columns, row) for row in first.tolist()]
-        combo_ids, combo_first = group([template_ids, tier, stage.code], n)
-    else:
-        template_ids = first = combo_ids = combo_first = np.zeros(0, dtype=np.int64)
-        templates = []
-    strategies = [
-        pick_strategy(
-            policy,
-            tier=TIERS[tier[row]],
-            stage=STAGES[stage.code[row]],
-            segment_values=templates[template_ids[row]].values(),
-        )
-        for row in combo_first.tolist()
-    ]
+    placed = place(histories, profiles, model, policy)
     return ClassifiedColumns(
-        tier=np.asarray(tier, dtype=np.int64),
-        tier_score=scores,
-        stage=np.asarray(stage.code, dtype=np.int64),
-        churn_probability=np.round(future.churn, DECIMALS),
-        expected_orders=np.round(future.orders, DECIMALS),
-        expected_revenue=np.round(future.revenue, DECIMALS),
-        segment_group=template_ids,
-        segments=templates,
-        strategy_group=combo_ids,
-        strategies=strategies,
+        tier=placed.tier,
+        tier_score=placed.scores,
+        stage=np.asarray(placed.stage.code, dtype=np.int64),
+        churn_probability=np.round(placed.future.churn, DECIMALS),
+        expected_orders=np.round(placed.future.orders, DECIMALS),
+        expected_revenue=np.round(placed.future.revenue, DECIMALS),
+        segment_group=placed.segment_group,
+        segments=placed.segments,
+        strategy_group=placed.strategy_group,
+        strategies=placed.strategies,
     )
