@@ -118,6 +118,9 @@ async def run_range(
     active = await policy_version(session, version=plan.policy_version)
     policy, model = await _model(session, active, plan.as_of)
     conn = await raw_connection(session)
+    # A range lost in a crash before its commit reached the disk is simply run again:
+    # the commit need not wait for the WAL flush.
+    await conn.execute("SET LOCAL synchronous_commit = off")
     batch = await range_histories.read_range(conn, after=after, upto=upto, as_of=plan.as_of)
     return await _classify_and_store(
         conn, batch, policy=policy, model=model, as_of=plan.as_of, version=active.version

@@ -89,6 +89,13 @@ stored AS (
         expected_revenue = EXCLUDED.expected_revenue, segments = EXCLUDED.segments,
         updated_at = now()
      WHERE k.as_of <= EXCLUDED.as_of
+       -- A range stored again rewrites nothing (no dead tuples, no index churn).
+       AND (k.as_of, k.policy_version, k.tier, k.tier_score, k.stage, k.strategy,
+            k.churn_probability, k.orders, k.revenue, k.expected_revenue, k.segments)
+           IS DISTINCT FROM
+           (EXCLUDED.as_of, EXCLUDED.policy_version, EXCLUDED.tier, EXCLUDED.tier_score,
+            EXCLUDED.stage, EXCLUDED.strategy, EXCLUDED.churn_probability, EXCLUDED.orders,
+            EXCLUDED.revenue, EXCLUDED.expected_revenue, EXCLUDED.segments)
     RETURNING 1
 )
 SELECT count(*) FILTER (WHERE from_tier IS DISTINCT FROM to_tier) AS tier_changed,

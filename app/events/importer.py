@@ -13,7 +13,9 @@ nothing: event ids and customer ids are idempotency keys.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
+import contextlib
 import csv
 import io
 from collections.abc import Callable, Iterator
@@ -30,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import raw_connection
 from app.core.types import is_external_id
 from app.customers.schemas import CustomerUpsert
+from app.events import fast_rows
 from app.events import service as events
 from app.events.schemas import EventIn
 from app.policies.schemas import PolicyDocument
@@ -243,14 +246,21 @@ async def import_file(
         else _Customers(session, summary, reject)
     )
     with _reading(source) as (rows, position):
-        for count, (line, row) in enumerate(rows, start=1):
-            problem = row if isinstance(row, str) else await target.add(line, row)
-            if problem is not None:
-                summary.rejected += 1
-                reject(line, problem)
-            if progress is not None and count % BATCH == 0:
-                progress(position(), source.size)
-        await target.flush()
+        try:
+            for count, (line, row) in enumerate(rows, start=1):
+                problem = row if isinstance(row, str) else await target.add(line, row)
+                if problem is not None:
+                    summary.rejected += 1
+                    reject(line, problem)
+                if count % BATCH == 0:
+                    if progress is not None:
+                        progress(position(), source.size)
+                    # Lets the stage being merged meanwhile take its next step.
+                    await asyncio.sleep(0)
+            await target.flush()
+        except BaseException:
+            await target.abandon()
+            raise
     if progress is not None:
         progress(source.size, source.size)
     return summary
@@ -263,12 +273,18 @@ class _Target(Protocol):
     async def flush(self) -> None:
         """Merge what is staged and commit."""
 
+    async def abandon(self) -> None:
+        """Stop a merge under way (the import is failing)."""
+
 
 Record = tuple[Any, ...]  # line first, then the staging table's columns
 
 
 class _Staged:
     """Rows COPYed into a temporary table and merged STAGE at a time, one transaction each.
+
+    A full stage is merged while the next one is read and checked (PostgreSQL and this
+    process work at the same time); the session is used by the merge alone meanwhile.
 
     A stage PostgreSQL refuses (a value out of its range, text it cannot hold) is undone
     to a savepoint and COPYed and merged again in halves, down to single rows, which are
@@ -278,33 +294,82 @@ class _Staged:
     table: str
     create: str
     columns: tuple[str, ...]
+    customer_at = 2  # the customer id's place in a record
 
     def __init__(self, session: AsyncSession, summary: ImportSummary, reject: Reject) -> None:
         self.session = session
         self.summary = summary
         self.reject = reject
         self.records: list[Record] = []
+        self.merging: asyncio.Task[None] | None = None
 
     async def stage(self, record: Record) -> None:
         self.records.append(record)
         if len(self.records) >= STAGE:
-            await self.flush()
+            await self._hand_off()
+
+    async def _hand_off(self) -> None:
+        await self._wait()
+        records, self.records = self.records, []
+        context = self.context()
+        self.merging = asyncio.create_task(self._write(records, context))
+
+    async def _wait(self) -> None:
+        merging, self.merging = self.merging, None
+        if merging is not None:
+            await merging
 
     async def flush(self) -> None:
-        if not self.records:
-            return
-        records, self.records = self.records, []
+        if self.records:
+            await self._hand_off()
+        await self._wait()
+
+    async def abandon(self) -> None:
+        merging, self.merging = self.merging, None
+        if merging is not None:
+            merging.cancel()
+            with contextlib.suppress(BaseException):
+                await merging
+
+    async def _without_erased(self, records: list[Record]) -> list[Record]:
+        """The records whose customer was not erased; the others are rejected, as the API
+        skips them (an import is often a replay of what was sent before)."""
+        erased = await events.erased_ids(
+            self.session, external_ids={r[self.customer_at] for r in records}
+        )
+        if not erased:
+            return records
+        kept = []
+        for record in records:
+            if record[self.customer_at] in erased:
+                self.summary.rejected += 1
+                self.reject(record[0], events.ERASED_REASON)
+            else:
+                kept.append(record)
+        return kept
+
+    def context(self) -> Any:
+        """What the merge of the stage being handed off needs (and resets for the next)."""
+        return None
+
+    async def committed(self) -> None:
+        """Called after a stage's commit, with the session still the merge's."""
+
+    async def _write(self, records: list[Record], context: Any) -> None:
+        records = await self._without_erased(records)
         conn = await raw_connection(self.session)
         await conn.execute(self.create)
-        await self._store(conn, records)
+        if records:
+            await self._store(conn, records, context)
         await self.session.commit()
+        await self.committed()
 
-    async def _store(self, conn: asyncpg.Connection, records: list[Record]) -> None:
+    async def _store(self, conn: asyncpg.Connection, records: list[Record], context: Any) -> None:
         await conn.execute("SAVEPOINT import_stage")
         try:
             await conn.execute(f"TRUNCATE {self.table}")
             await conn.copy_records_to_table(self.table, records=records, columns=self.columns)
-            imported, duplicates = await self.merge(conn)
+            imported, duplicates = await self.merge(conn, context)
         except REFUSED as exc:
             await conn.execute("ROLLBACK TO SAVEPOINT import_stage")
             if len(records) == 1:
@@ -312,14 +377,14 @@ class _Staged:
                 self.reject(records[0][0], f"refused by the database: {_pg_message(exc)}")
                 return
             half = len(records) // 2
-            await self._store(conn, records[:half])
-            await self._store(conn, records[half:])
+            await self._store(conn, records[:half], context)
+            await self._store(conn, records[half:], context)
             return
         await conn.execute("RELEASE SAVEPOINT import_stage")
         self.summary.imported += imported
         self.summary.duplicates += duplicates
 
-    async def merge(self, conn: asyncpg.Connection) -> tuple[int, int]:
+    async def merge(self, conn: asyncpg.Connection, context: Any) -> tuple[int, int]:
         """(stored, duplicates) of the staged rows."""
         raise NotImplementedError
 
@@ -395,10 +460,18 @@ class _Events(_Staged):
     def __init__(self, session: AsyncSession, summary: ImportSummary, reject: Reject) -> None:
         super().__init__(session, summary, reject)
         self.policy: PolicyDocument | None = None
+        self.next_policy: PolicyDocument | None = None
+        self.latest = fast_rows.latest_time()
 
     async def add(self, line: int, row: dict[str, Any]) -> str | None:
         if self.policy is None:
             self.policy = (await current_policy(self.session)).document
+            self.latest = fast_rows.latest_time()
+        plain = fast_rows.event_record(row, self.policy, self.latest)
+        if plain is not None:
+            await self.stage((line, *plain))
+            return None
+        # Anything but the plain case: the API's model decides, and gives its reason.
         context = {"policy": self.policy}
         try:
             if isinstance(row, _JsonObject):
@@ -425,12 +498,20 @@ class _Events(_Staged):
         )
         return None
 
-    async def flush(self) -> None:
-        await super().flush()
-        self.policy = None  # a policy changed meanwhile is seen by the next stage
+    def context(self) -> Any:
+        # The stage is merged with the rates it was checked against; a policy changed
+        # meanwhile is seen by the stage after the next.
+        policy = self.policy
+        if self.next_policy is not None:
+            self.policy, self.next_policy = self.next_policy, None
+            self.latest = fast_rows.latest_time()
+        return policy
 
-    async def merge(self, conn: asyncpg.Connection) -> tuple[int, int]:
-        policy = self.policy or (await current_policy(self.session)).document
+    async def committed(self) -> None:
+        self.next_policy = (await current_policy(self.session)).document
+
+    async def merge(self, conn: asyncpg.Connection, context: Any) -> tuple[int, int]:
+        policy: PolicyDocument = context or (await current_policy(self.session)).document
         currencies = [policy.base_currency, *policy.exchange_rates]
         rates = [policy.rate(c) for c in currencies]
         await conn.execute(_EVENT_CUSTOMERS)
@@ -527,11 +608,11 @@ class _Customers(_Staged):
         )
         return None
 
-    async def flush(self) -> None:
-        await super().flush()
-        self.seen = {}
+    def context(self) -> Any:
+        self.seen = {}  # rounds are counted within a stage
+        return None
 
-    async def merge(self, conn: asyncpg.Connection) -> tuple[int, int]:
+    async def merge(self, conn: asyncpg.Connection, context: Any) -> tuple[int, int]:
         rounds: int = await conn.fetchval("SELECT coalesce(max(round), 0) FROM import_customers")
         imported = duplicates = 0
         for n in range(1, rounds + 1):
