@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from app.classification.aggregates_sql import age_days, event_aggregates
 from app.classification.engine.types import FloatArray, Histories, IntArray, Profile
 
 _TABLE = """
@@ -36,59 +37,21 @@ CREATE TEMP TABLE IF NOT EXISTS recompute_hist (
 """
 
 
-def _age(moment: str) -> str:
-    # As Python's max((T - t).total_seconds(), 0) / 86400: exact seconds, one rounding.
-    return (
-        f"CASE WHEN {moment} IS NULL THEN 'NaN'::float8 ELSE greatest(("
-        f"extract(epoch FROM $1::timestamptz) - extract(epoch FROM {moment}))::float8, 0)"
-        " / 86400 END"
-    )
-
-
-# {events} and {customers} pick the customers; $1 is T. The event types are compared
-# once per event, not once per aggregate.
+# {events} and {customers} pick the customers; $1 is T.
 _FILL = f"""
 INSERT INTO recompute_hist
 SELECT c.id, c.country, c.customer_type, c.role, c.industry, c.company_size,
        coalesce(a.orders, 0), 0, coalesce(a.revenue, 0),
        coalesce(abs(a.revenue) < 1e18, true),
-       {_age("a.first_order_at")}, {_age("a.last_order_at")}, {_age("a.last_event_at")},
-       {_age("least(c.created_at, a.first_event_at)")},
+       {age_days("a.first_order_at")}, {age_days("a.last_order_at")}, {age_days("a.last_event_at")},
+       {age_days("least(c.created_at, a.first_event_at)")},
        coalesce(a.revenue, 0)::float8, coalesce(a.refunds, 0)::float8,
        coalesce(a.refund_count, 0), coalesce(a.margin::float8, 'NaN'), 'NaN', 'NaN',
        coalesce(a.inquiries, 0), coalesce(a.interactions, 0), coalesce(a.recent_contacts, 0),
        coalesce(a.feedback_count, 0), coalesce(a.rating_mean, 'NaN'),
        coalesce(a.negative_feedback, 0)
   FROM customers c
-  LEFT JOIN (
-    SELECT customer_id,
-           count(*) FILTER (WHERE is_order) AS orders,
-           min(occurred_at) FILTER (WHERE is_order) AS first_order_at,
-           max(occurred_at) FILTER (WHERE is_order) AS last_order_at,
-           sum(amount_base) FILTER (WHERE is_order) AS revenue,
-           sum(amount_base) FILTER (WHERE is_refund) AS refunds,
-           count(*) FILTER (WHERE is_refund) AS refund_count,
-           sum(margin_base) FILTER (WHERE is_order) AS margin,
-           count(*) FILTER (WHERE is_inquiry) AS inquiries,
-           count(*) FILTER (WHERE is_interaction) AS interactions,
-           count(*) FILTER (
-               WHERE (is_inquiry OR is_interaction)
-                 AND occurred_at > $1::timestamptz - interval '90 days'
-           ) AS recent_contacts,
-           count(rating) FILTER (WHERE is_feedback) AS feedback_count,
-           avg(rating) FILTER (WHERE is_feedback)::float8 AS rating_mean,
-           count(*) FILTER (WHERE is_feedback AND rating <= 4) AS negative_feedback,
-           min(occurred_at) AS first_event_at,
-           max(occurred_at) AS last_event_at
-      FROM (
-        SELECT customer_id, occurred_at, amount_base, margin_base, rating,
-               type = 'order' AS is_order, type = 'refund' AS is_refund,
-               type = 'inquiry' AS is_inquiry, type = 'interaction' AS is_interaction,
-               type = 'feedback' AS is_feedback
-          FROM events
-         WHERE {{events}} AND occurred_at <= $1::timestamptz
-      ) e
-     GROUP BY customer_id
+  LEFT JOIN ({event_aggregates("{events}")}
   ) a ON a.customer_id = c.id
  WHERE {{customers}}
 """  # noqa: S608

@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.classification.aggregates_sql import age_days, event_aggregates
 from app.classification.engine.types import Histories, Outcomes, Profile
 from app.core.db import is_replica, raw_connection
 from app.policies.repository import POLICY_LOCK
@@ -140,36 +141,7 @@ SELECT c.id, c.external_id, c.country, c.customer_type, c.role, c.industry, c.co
        coalesce(a.feedback_count, 0) AS feedback_count, a.rating_mean,
        coalesce(a.negative_feedback, 0) AS negative_feedback
   FROM customers c
-  LEFT JOIN (
-    SELECT customer_id,
-           count(*) FILTER (WHERE is_order) AS orders,
-           min(occurred_at) FILTER (WHERE is_order) AS first_order_at,
-           max(occurred_at) FILTER (WHERE is_order) AS last_order_at,
-           coalesce(sum(amount_base) FILTER (WHERE is_order), 0) AS revenue,
-           coalesce(sum(amount_base) FILTER (WHERE is_refund), 0) AS refunds,
-           count(*) FILTER (WHERE is_refund) AS refund_count,
-           sum(margin_base) FILTER (WHERE is_order) AS margin,
-           count(*) FILTER (WHERE is_inquiry) AS inquiries,
-           count(*) FILTER (WHERE is_interaction) AS interactions,
-           count(*) FILTER (
-               WHERE (is_inquiry OR is_interaction)
-                 AND occurred_at > $1::timestamptz - interval '90 days'
-           ) AS recent_contacts,
-           count(rating) FILTER (WHERE is_feedback) AS feedback_count,
-           avg(rating) FILTER (WHERE is_feedback)::float8 AS rating_mean,
-           count(*) FILTER (WHERE is_feedback AND rating <= 4) AS negative_feedback,
-           min(occurred_at) AS first_event_at,
-           max(occurred_at) AS last_event_at
-      FROM (
-        -- The event types are compared once per event, not once per aggregate.
-        SELECT customer_id, occurred_at, amount_base, margin_base, rating,
-               type = 'order' AS is_order, type = 'refund' AS is_refund,
-               type = 'inquiry' AS is_inquiry, type = 'interaction' AS is_interaction,
-               type = 'feedback' AS is_feedback
-          FROM events
-         WHERE customer_id % $2 = 0 AND occurred_at <= $1::timestamptz
-      ) e
-     GROUP BY customer_id
+  LEFT JOIN ({aggregates}
   ) a ON a.customer_id = c.id
   LEFT JOIN (
     -- Gaps between distinct UTC order days: the customer's own purchase rhythm. The
@@ -189,20 +161,12 @@ SELECT c.id, c.external_id, c.country, c.customer_type, c.role, c.industry, c.co
 """
 
 
-def _age(moment: str) -> str:
-    # As `_days`: exact seconds between the two moments, one rounding to float, then days.
-    return (
-        f"CASE WHEN {moment} IS NULL THEN 'NaN'::float8 ELSE greatest(("
-        f"extract(epoch FROM $1::timestamptz) - extract(epoch FROM {moment}))::float8, 0)"
-        " / 86400 END"
-    )
-
-
 _POPULATION_SQL = _POPULATION_SQL.format(
-    first_order_age=_age("first_order_at"),
-    last_order_age=_age("last_order_at"),
-    last_activity_age=_age("last_event_at"),
-    tenure=_age("first_seen_at"),
+    aggregates=event_aggregates("customer_id % $2 = 0"),
+    first_order_age=age_days("first_order_at"),
+    last_order_age=age_days("last_order_at"),
+    last_activity_age=age_days("last_event_at"),
+    tenure=age_days("first_seen_at"),
 )
 # The columns of `_POPULATION_SQL`, by position: what `CustomerHistory` holds, then the
 # engine's arrays.
