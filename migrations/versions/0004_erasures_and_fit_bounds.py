@@ -47,7 +47,7 @@ def upgrade() -> None:
             RETURN NULL;
         END
         $$
-        """
+        """  # noqa: S608 - MAX_FITS is this module's integer constant
     )
     op.execute(
         """

@@ -115,9 +115,7 @@ def upgrade() -> None:
         """
     )
 
-    op.create_index(
-        "ix_classification_changes_as_of_id", "classification_changes", ["as_of", "id"]
-    )
+    op.create_index("ix_classification_changes_as_of_id", "classification_changes", ["as_of", "id"])
     op.create_index(
         "ix_classification_changes_customer_as_of_id",
         "classification_changes",
@@ -150,9 +148,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("segment_id", "customer_id"),
     )
-    op.create_index(
-        "ix_segment_memberships_customer_id", "segment_memberships", ["customer_id"]
-    )
+    op.create_index("ix_segment_memberships_customer_id", "segment_memberships", ["customer_id"])
 
     op.create_table(
         "webhook_endpoints",
