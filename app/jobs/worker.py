@@ -24,12 +24,22 @@ from pgqueuer.qm import QueueManager
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core.db import is_unavailable
 from app.core.observability import log
 from app.core.settings import Settings
 from app.jobs import backlog, incremental, queue, schedule, tasks
 from app.notifications import delivery
 
 MAX_TASK_ATTEMPTS = 5
+# The longest pause between rounds of a background step that keeps failing.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def _backoff(seconds: float, failures: int) -> float:
+    """The pause before the next round: the step's interval, doubled per failure in a row."""
+    if failures == 0:
+        return seconds
+    return min(max(seconds, 0.5) * 2.0 ** min(failures, 16), max(seconds, MAX_BACKOFF_SECONDS))
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -137,15 +147,23 @@ class Worker:
 
     async def _every(self, seconds: float, step: Callable[[], Awaitable[bool]]) -> None:
         """Run `step` until stopped; again at once while it reports more to do."""
+        failures = 0
         while not self.stopping.is_set():
             busy = False
             try:
                 busy = await step()
+                failures = 0
             except Exception as exc:  # a failing round must not end the loop
-                log.exception("background step failed", step=step.__name__, error=repr(exc))
+                failures += 1
+                if is_unavailable(exc) or transient(exc):
+                    # An outage is expected and says nothing new each round: one line per
+                    # attempt, with a growing pause, rather than a traceback every second.
+                    log.warning("database unavailable", step=step.__name__, error=repr(exc))
+                else:
+                    log.exception("background step failed", step=step.__name__, error=repr(exc))
                 await self._fresh_connections()
             if not busy:
-                await self._sleep(seconds)
+                await self._sleep(_backoff(seconds, failures))
 
     # -- queue ---------------------------------------------------------------------------
 

@@ -58,7 +58,8 @@ async def test_a_restart_under_load_is_503_then_recovered(server: Node) -> None:
     statuses: Counter[int] = Counter()
     problems: list[httpx.Response] = []
     stop = asyncio.Event()
-    async with app.router.lifespan_context(app):
+    # A regression that leaves a request waiting forever fails here instead of hanging.
+    async with asyncio.timeout(120), app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://stratum.test") as c:
             assert (await c.put("/v1/customers/s-1", json={}, headers=auth)).status_code == 201
