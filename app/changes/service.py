@@ -40,7 +40,7 @@ def encode_cursor(as_of: datetime, change_id: int) -> str:
 
 
 def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if cursor is None:
+    if not cursor:  # empty: the first page
         return None
     try:
         raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))

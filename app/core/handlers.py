@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.db import is_unavailable
@@ -67,13 +69,44 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     return problem_response(Invalid(f"{len(errors)} invalid field(s)", errors=errors))
 
 
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method_table(app: Any) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    """Path patterns and their methods, from the documented operations (built once)."""
+    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(
+        app.state, "method_table", None
+    )
+    if table is None:
+        table = [
+            (compile_path(path)[0], frozenset(m.upper() for m in ops) & _HTTP_METHODS)
+            for path, ops in app.openapi().get("paths", {}).items()
+        ]
+        app.state.method_table = table
+    return table
+
+
+def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
+    """Every method served at this path: the router names only the first route whose
+    path matched, and a path often has one route per method."""
+    named = (exc.headers or {}).get("Allow", "")
+    methods = {m.strip() for m in named.split(",") if m.strip()}
+    path = request.scope.get("path", "")
+    for pattern, served in _method_table(request.app):
+        if pattern.match(path):
+            methods |= served
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return problem_response(NotFound("No such resource"))
     if exc.status_code == 405:
         problem: Problem = MethodNotAllowed(f"{request.method} is not allowed here")
-        problem.headers = dict(exc.headers or {})
+        problem.headers = {**dict(exc.headers or {}), "Allow": _allowed_methods(request, exc)}
         return problem_response(problem)
     if exc.status_code == 401:
         return problem_response(Unauthorized(str(exc.detail)))

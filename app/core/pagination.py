@@ -25,8 +25,9 @@ def encode_cursor(after: int) -> str:
 
 
 def decode_cursor(cursor: str | None) -> int | None:
-    """The position a cursor points after; a 422 for anything not made by encode_cursor."""
-    if cursor is None:
+    """The position a cursor points after; a 422 for anything not made by encode_cursor.
+    An empty cursor is the first page, as if none were given."""
+    if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -40,5 +41,10 @@ def decode_cursor(cursor: str | None) -> int | None:
 
 LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Page size (1-1000)")]
 CursorQuery = Annotated[
-    str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+    str | None,
+    Query(
+        max_length=200,
+        pattern="^[A-Za-z0-9_-]*$",
+        description="`next_cursor` of the previous page",
+    ),
 ]

@@ -9,7 +9,7 @@ from app.core.auth import ReadAccess, WriteAccess
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.openapi import AUTHED, problems
 from app.core.pagination import CursorQuery, LimitQuery, Page
-from app.core.types import ID_PATTERN, TrimmedText
+from app.core.types import ID_PATTERN, TrimmedText, at_most
 from app.customers import service
 from app.customers.repository import CustomerFilter
 from app.customers.schemas import CustomerRead, CustomerUpsert
@@ -79,7 +79,10 @@ async def list_customers(
     country: Annotated[str | None, Query(pattern="^[A-Za-z]{2}$")] = None,
     customer_type: Annotated[str | None, Query(pattern="^(individual|business)$")] = None,
     role: Annotated[str | None, Query(pattern="^(end_customer|distributor)$")] = None,
-    industry: Annotated[TrimmedText, Query(max_length=128)] = None,
+    # The length is checked after trimming: a blank value means "no filter", not an error.
+    industry: Annotated[
+        TrimmedText, at_most(128), Query(json_schema_extra={"maxLength": 128})
+    ] = None,
     tier: Annotated[str | None, Query(pattern="^(high|mid|low)$")] = None,
     stage: Annotated[
         str | None, Query(pattern="^(prospect|new|returning|loyal|at_risk|churned)$")
