@@ -6,18 +6,15 @@ many changes the table holds; a customer filter uses `(customer_id, as_of, id)`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-import orjson
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.changes.schemas import ChangeRead, TierStage
 from app.classification.models import ClassificationChange
-from app.core.pagination import Page
+from app.core.pagination import Page, decode_position, encode_position
 from app.core.problems import Invalid, field_error
 from app.customers.models import Customer
 
@@ -31,27 +28,6 @@ class ChangeFilter:
     to_tier: str | None = None
     from_stage: str | None = None
     to_stage: str | None = None
-
-
-def encode_cursor(as_of: datetime, change_id: int) -> str:
-    micros = int(as_of.timestamp() * 1_000_000)
-    raw = orjson.dumps({"t": micros, "id": change_id})
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if not cursor:  # empty: the first page
-        return None
-    try:
-        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        micros, change_id = raw["t"], raw["id"]
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in (micros, change_id)):
-            moment = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
-            if 0 <= change_id < 2**63:
-                return moment, change_id
-    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError, OSError):
-        pass
-    raise Invalid("The cursor is not valid", errors=[field_error(["cursor"], "not a valid cursor")])
 
 
 def statement(
@@ -104,11 +80,11 @@ async def list_changes(
             "`since` is after `until`", errors=[field_error(["since"], "must not be after until")]
         )
     rows = (
-        await session.execute(statement(filters, after=decode_cursor(cursor), limit=limit))
+        await session.execute(statement(filters, after=decode_position(cursor), limit=limit))
     ).all()
     items = [_read(change, external) for change, external in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][0]
-        next_cursor = encode_cursor(last.as_of, last.id)
+        next_cursor = encode_position(last.as_of, last.id)
     return Page[ChangeRead](items=items, next_cursor=next_cursor)

@@ -92,9 +92,12 @@ def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
     named = (exc.headers or {}).get("Allow", "")
     methods = {m.strip() for m in named.split(",") if m.strip()}
     path = request.scope.get("path", "")
+    # The first documented path that matches is the one the router would take
+    # (`/v1/segments/overview` before `/v1/segments/{key}`).
     for pattern, served in _method_table(request.app):
         if pattern.match(path):
             methods |= served
+            break
     if "GET" in methods:
         methods.add("HEAD")
     return ", ".join(sorted(methods))

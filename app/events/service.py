@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, localcontext
 from typing import Any, TypeVar
 
@@ -16,14 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import after_commit
 from app.core.observability import EVENTS_DUPLICATE, EVENTS_INGESTED
-from app.core.pagination import Page
+from app.core.pagination import Page, decode_position, encode_position
 from app.core.problems import BadRequest, Invalid, NotFound, field_error
 from app.customers import erasure
 from app.customers import repository as customers
 from app.customers.schemas import CustomerUpsert
 from app.customers.service import upsert_values
 from app.events import repository
-from app.events.repository import EventRow, Position
+from app.events.repository import EventRow
 from app.events.schemas import (
     BASE_LIMIT,
     RULE,
@@ -211,7 +208,7 @@ async def list_for_customer(
     session: AsyncSession, *, customer_id: str, cursor: str | None, limit: int
 ) -> Page[EventRead]:
     """A customer's events, latest `occurred_at` first (ties: latest stored first)."""
-    before = _decode_cursor(cursor)
+    before = decode_position(cursor)
     internal_id = await repository.customer_id(session, external_id=customer_id)
     if internal_id is None:
         raise NotFound(f"No customer '{customer_id}'")
@@ -220,7 +217,7 @@ async def list_for_customer(
     )
     items = [_read(row, customer_id) for row in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
-    next_cursor = None if last is None else _encode_cursor((last["occurred_at"], last["id"]))
+    next_cursor = None if last is None else encode_position(last["occurred_at"], last["id"])
     return Page[EventRead](items=items, next_cursor=next_cursor)
 
 
@@ -248,27 +245,3 @@ def _plain(value: Decimal | None) -> Decimal | None:
         return None
     normal = value.normalize()
     return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _encode_cursor(position: Position) -> str:
-    at, event_id = position
-    micros = (at - _EPOCH) // timedelta(microseconds=1)
-    raw = orjson.dumps({"at": micros, "id": event_id})
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> Position | None:
-    """The (occurred_at, id) a page continues after; 422 for anything else."""
-    if cursor is None:
-        return None
-    try:
-        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        micros, event_id = data["at"], data["id"]
-        if all(type(v) is int and 0 <= v < 2**62 for v in (micros, event_id)):
-            return _EPOCH + timedelta(microseconds=micros), event_id
-    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError):
-        pass
-    raise Invalid("The cursor is not valid", errors=[field_error(["cursor"], "not a valid cursor")])
