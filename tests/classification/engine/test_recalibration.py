@@ -1,0 +1,160 @@
+"""The final maps (Platt, beta, isotonic): each recovers a distortion of its own shape,
+keeps the order of the probabilities, and the one that cross-validates best is chosen."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import expit, logit
+
+from app.classification.engine import PopulationModel
+from app.classification.engine.recalibration import (
+    KINDS,
+    P_FLOOR,
+    FinalMap,
+    apply_map,
+    candidates,
+    choose_map,
+    fit_map,
+)
+from tests.classification.engine.support import fitted
+
+
+def _outcomes(true_p: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(size=true_p.size) < true_p).astype(float)
+
+
+def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def test_platt_recovers_overconfidence_and_keeps_the_order() -> None:
+    rng = np.random.default_rng(5)
+    # A model twice as sure as it should be: its logit is twice the true one, shifted.
+    true_logit = rng.normal(0.0, 1.5, size=40_000)
+    silent = _outcomes(expit(true_logit), seed=6)
+    p_model = expit(2.0 * true_logit - 0.5)
+    final = fit_map("platt", p_model, silent)
+    assert final is not None and final.kind == "platt"
+    assert final.coef[0] == pytest.approx(0.5, abs=0.03)
+    assert final.intercept == pytest.approx(0.25, abs=0.05)
+    mapped = apply_map(final, p_model)
+    order = np.argsort(p_model)
+    assert np.all(np.diff(mapped[order]) >= -1e-12)
+    assert np.mean((mapped - silent) ** 2) < np.mean((p_model - silent) ** 2)
+
+
+def test_beta_recovers_a_distortion_of_its_own_family() -> None:
+    # Kull et al.'s map with a = 0.5, b = 2: the safe tail is too sure, the risky one not.
+    p_model = np.random.default_rng(7).uniform(0.001, 0.999, size=60_000)
+    true_p = expit(-0.4 + 0.5 * np.log(p_model) - 2.0 * np.log1p(-p_model))
+    silent = _outcomes(true_p, seed=8)
+    final = fit_map("beta", p_model, silent)
+    assert final is not None and final.kind == "beta"
+    assert final.coef[0] == pytest.approx(0.5, abs=0.08)
+    assert final.coef[1] == pytest.approx(2.0, abs=0.15)
+    assert final.intercept == pytest.approx(-0.4, abs=0.15)
+    platt = fit_map("platt", p_model, silent)
+    assert platt is not None
+    assert _log_loss(apply_map(final, p_model), silent) < _log_loss(
+        apply_map(platt, p_model), silent
+    )
+
+
+def test_isotonic_recovers_steps_and_ties_share_one_value() -> None:
+    rng = np.random.default_rng(9)
+    p_model = np.round(rng.uniform(0.0, 1.0, size=30_000), 2)
+    # The truth is a step no sigmoid has: 10% silent below 0.5, 80% above.
+    true_p = np.where(p_model < 0.5, 0.1, 0.8)
+    silent = _outcomes(true_p, seed=10)
+    final = fit_map("isotonic", p_model, silent)
+    assert final is not None and final.kind == "isotonic"
+    assert np.all(np.diff(final.points) > 0) and np.all(np.diff(final.values) >= 0)
+    mapped = apply_map(final, p_model)
+    assert mapped[p_model <= 0.4].mean() == pytest.approx(0.1, abs=0.02)
+    assert mapped[p_model >= 0.6].mean() == pytest.approx(0.8, abs=0.02)
+    for value in (0.2, 0.7):
+        assert np.ptp(mapped[p_model == value]) == 0.0
+
+
+def test_isotonic_blocks_are_shrunk_away_from_certainty() -> None:
+    p_model = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    silent = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    final = fit_map("isotonic", p_model, silent)
+    assert final is not None
+    assert min(final.values) > 0.0 and max(final.values) < 1.0
+    assert apply_map(final, np.array([0.0]))[0] == pytest.approx(final.values[0])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_map_needs_both_outcomes(kind: str) -> None:
+    assert fit_map(kind, np.linspace(0.1, 0.9, 50), np.ones(50)) is None  # type: ignore[arg-type]
+
+
+def test_the_choice_follows_the_held_out_figures() -> None:
+    p_model = np.random.default_rng(11).uniform(0.001, 0.999, size=20_000)
+    true_p = expit(0.3 + 0.4 * np.log(p_model) - 2.5 * np.log1p(-p_model))
+    silent = _outcomes(true_p, seed=12)
+    final, figures = choose_map(p_model, silent, window_days=90.0, horizon_days=90.0, name="m")
+    assert final is not None and final.kind == "beta"
+    assert figures[0].model == "m+beta"
+    assert {v.model for v in figures} == {f"m+{k}" for k in KINDS}
+    assert figures[0].log_loss == min(v.log_loss for v in figures)
+    assert all(v.customers == p_model.size for v in figures)
+    again = choose_map(p_model, silent, window_days=90.0, horizon_days=90.0, name="m")
+    assert again == (final, figures)
+
+
+def test_richer_maps_need_enough_of_each_outcome_and_a_full_window() -> None:
+    few = np.r_[np.ones(10), np.zeros(500)]
+    assert candidates(few, window_days=90.0, horizon_days=90.0) == ("platt",)
+    many = np.r_[np.ones(100), np.zeros(500)]
+    assert candidates(many, window_days=90.0, horizon_days=90.0) == KINDS
+    assert candidates(many, window_days=45.0, horizon_days=90.0) == ("platt", "beta")
+
+
+@pytest.mark.parametrize(
+    "final",
+    [
+        FinalMap("platt", intercept=0.1, coef=(0.9,)),
+        FinalMap("beta", intercept=-0.2, coef=(0.6, 1.4)),
+        FinalMap("isotonic", points=(0.1, 0.5, 0.8), values=(0.05, 0.4, 0.9)),
+    ],
+)
+def test_each_map_is_stored_and_reloaded_exactly(final: FinalMap) -> None:
+    model = replace(fitted(), final_map=final)
+    again = PopulationModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert again == model
+
+
+def test_an_unknown_map_is_refused() -> None:
+    data = replace(fitted(), final_map=FinalMap("platt", coef=(1.0,))).to_json()
+    data["final_map"]["kind"] = "spline"
+    with pytest.raises(ValueError, match="final map"):
+        PopulationModel.from_json(data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    seed=st.integers(0, 10_000),
+    size=st.integers(40, 400),
+)
+def test_every_fitted_map_is_monotone_and_in_range(kind: str, seed: int, size: int) -> None:
+    rng = np.random.default_rng(seed)
+    p_model = expit(rng.normal(0.0, 3.0, size=size))
+    silent = _outcomes(expit(logit(p_model) * rng.uniform(0.2, 2.0)), seed=seed + 1)
+    final = fit_map(kind, p_model, silent)  # type: ignore[arg-type]
+    if final is None:
+        assert silent.min() == silent.max()
+        return
+    grid = np.linspace(0.0, 1.0, 501)
+    mapped = apply_map(final, grid)
+    assert np.all(np.diff(mapped) >= -1e-12)
+    assert np.all((mapped >= P_FLOOR) & (mapped <= 1.0 - P_FLOOR))
