@@ -158,3 +158,12 @@ def test_every_fitted_map_is_monotone_and_in_range(kind: str, seed: int, size: i
     mapped = apply_map(final, grid)
     assert np.all(np.diff(mapped) >= -1e-12)
     assert np.all((mapped >= P_FLOOR) & (mapped <= 1.0 - P_FLOOR))
+
+
+def test_the_reason_names_the_final_map() -> None:
+    from app.classification.engine.classify import model_reason
+
+    model = replace(fitted(), final_map=FinalMap("beta", intercept=0.0, coef=(1.0, 1.0)))
+    reason = model_reason(model)
+    assert reason is not None
+    assert str(reason.params["model"]).endswith(", beta-recalibrated")
