@@ -11,9 +11,10 @@ Three monotone maps, simplest first:
   silent share of blocks of neighbouring predictions, linear between blocks; no shape
   assumed, at the cost of variance on small cohorts.
 
-Which one answers is decided by two-fold cross-fitting on the held-out predictions
-themselves (each map fitted on one half, scored by log-loss on the other, the halves
-swapped): the data before T picks it, never a constant. Every map is non-decreasing in
+Whether one applies, and which, is decided by two-fold cross-fitting on the held-out
+predictions themselves (each map fitted on one half, scored by log-loss on the other,
+the halves swapped), against leaving them as they are: the data before T picks it,
+never a constant. Every map is non-decreasing in
 p, so every monotonicity the answering model has (e.g. in silence) carries over.
 """
 
@@ -27,8 +28,8 @@ from scipy.optimize import isotonic_regression
 from scipy.special import logit
 
 from app.classification.engine.regression import fit_glm, response
-from app.classification.engine.types import FloatArray
-from app.classification.engine.validation import Validation, halves, validate
+from app.classification.engine.types import FloatArray, IntArray
+from app.classification.engine.validation import Validation, validate
 
 MapKind = Literal["platt", "beta", "isotonic"]
 KINDS: tuple[MapKind, ...] = ("platt", "beta", "isotonic")
@@ -130,6 +131,16 @@ def candidates(
     return KINDS if window_days >= horizon_days else KINDS[:2]
 
 
+def map_halves(size: int) -> tuple[IntArray, IntArray]:
+    """Rows to fit a map on and to score it on. The held-out predictions alternate
+    between the candidate's two fold fits by row parity (validation.halves), so the
+    halves here take rows in pairs: each holds predictions of both fits, as the final
+    map is learned from both."""
+    rows = np.arange(size, dtype=np.int64)
+    first = (rows // 2) % 2 == 0
+    return rows[first], rows[~first]
+
+
 def choose_map(
     p: FloatArray,
     silent: FloatArray,
@@ -138,13 +149,16 @@ def choose_map(
     horizon_days: float,
     name: str,
 ) -> tuple[FinalMap | None, tuple[Validation, ...]]:
-    """The map that validates best by cross-fitted log-loss (the simpler one on a tie),
-    refitted on every held-out prediction, and each map's figures (named
-    "<name>+<kind>", the chosen one first)."""
-    kinds = candidates(silent, window_days=window_days, horizon_days=horizon_days)
-    fit_rows, check_rows = halves(p.size)
-    scored: list[tuple[MapKind, Validation]] = []
-    for kind in kinds:
+    """The map that validates best by cross-fitted log-loss, refitted on every held-out
+    prediction, and each option's figures (named "<name>+<kind>", the chosen one
+    first). Leaving the probabilities as they are ("<name>+none", scored on the same
+    rows) is the first option, so a map has to earn its place; the simpler option
+    wins a tie."""
+    fit_rows, check_rows = map_halves(p.size)
+    scored: list[tuple[MapKind | None, Validation]] = [
+        (None, validate(f"{name}+none", p, silent, window_days))
+    ]
+    for kind in candidates(silent, window_days=window_days, horizon_days=horizon_days):
         held_out = np.full(p.size, np.nan)
         for a, b in ((fit_rows, check_rows), (check_rows, fit_rows)):
             part = fit_map(kind, p[a], silent[a])
@@ -152,13 +166,11 @@ def choose_map(
                 held_out[b] = apply_map(part, p[b])
         if np.all(np.isfinite(held_out)):
             scored.append((kind, validate(f"{name}+{kind}", held_out, silent, window_days)))
-    if not scored:
-        final = fit_map("platt", p, silent)
-        return final, ()
     chosen = min(scored, key=lambda item: item[1].log_loss)
-    final = fit_map(chosen[0], p, silent)
-    figures = (chosen[1], *(v for k, v in scored if k != chosen[0]))
-    return final, figures
+    figures = (chosen[1], *(v for k, v in scored if v is not chosen[1]))
+    if chosen[0] is None:
+        return None, figures
+    return fit_map(chosen[0], p, silent), figures
 
 
 def _logit(p: FloatArray) -> FloatArray:

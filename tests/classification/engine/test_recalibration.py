@@ -21,6 +21,7 @@ from app.classification.engine.recalibration import (
     candidates,
     choose_map,
     fit_map,
+    map_halves,
 )
 from tests.classification.engine.support import fitted
 
@@ -104,11 +105,34 @@ def test_the_choice_follows_the_held_out_figures() -> None:
     final, figures = choose_map(p_model, silent, window_days=90.0, horizon_days=90.0, name="m")
     assert final is not None and final.kind == "beta"
     assert figures[0].model == "m+beta"
-    assert {v.model for v in figures} == {f"m+{k}" for k in KINDS}
+    assert {v.model for v in figures} == {"m+none", *(f"m+{k}" for k in KINDS)}
     assert figures[0].log_loss == min(v.log_loss for v in figures)
     assert all(v.customers == p_model.size for v in figures)
     again = choose_map(p_model, silent, window_days=90.0, horizon_days=90.0, name="m")
     assert again == (final, figures)
+
+
+def test_a_map_has_to_earn_its_place() -> None:
+    # Probabilities that are already right: leaving them alone is scored like any map,
+    # and wins on most samples (a map can only win by the noise of one).
+    left_alone = 0
+    for seed in range(12):
+        p_model = np.random.default_rng(seed).uniform(0.01, 0.99, size=4_000)
+        silent = _outcomes(p_model, seed=seed + 100)
+        final, figures = choose_map(p_model, silent, window_days=90.0, horizon_days=90.0, name="m")
+        none = next(v for v in figures if v.model == "m+none")
+        assert none.log_loss == pytest.approx(_log_loss(p_model, silent), abs=1e-6)
+        assert (final is None) == (figures[0] is none)
+        left_alone += final is None
+    assert left_alone >= 7
+
+
+def test_the_map_halves_mix_both_fold_fits() -> None:
+    first, second = map_halves(10)
+    assert first.tolist() == [0, 1, 4, 5, 8, 9] and second.tolist() == [2, 3, 6, 7]
+    # Each half holds rows of both parities, i.e. predictions of both fold fits.
+    for half in (first, second):
+        assert {int(r) % 2 for r in half} == {0, 1}
 
 
 def test_richer_maps_need_enough_of_each_outcome_and_a_full_window() -> None:
