@@ -175,7 +175,7 @@ def _fit(
         orders = np.maximum(outcomes.orders.astype(np.float64), 0.0)
         prospects = fit_prospects(s_train, orders)
         if btyd is not None:
-            answer = _choose(s_train, orders, window=window, horizon=horizon, policy=policy)
+            answer = _choose(s_train, orders, window=window, policy=policy)
         if not answer.validation:
             notes.append("cohort too small or degenerate: not validated")
     elif window <= 0:
@@ -241,12 +241,7 @@ def _candidates(
 
 
 def _choose(
-    s_train: Summary,
-    orders: FloatArray,
-    *,
-    window: float,
-    horizon: float,
-    policy: EnginePolicy,
+    s_train: Summary, orders: FloatArray, *, window: float, policy: EnginePolicy
 ) -> _Answer:
     """Score each candidate by two-fold cross-fitting on the cohort's buyers (fitted on
     one half, predicted on the other, then the halves swapped), keep the best by
@@ -289,11 +284,7 @@ def _choose(
     # The final map is learned from the chosen candidate's held-out predictions: how
     # far to trust its probabilities on customers it was not fitted on.
     final_map, maps = choose_map(
-        held_out[chosen.model],
-        silent,
-        window_days=window,
-        horizon_days=horizon,
-        name=chosen.model,
+        held_out[chosen.model], silent, window_days=window, name=chosen.model
     )
     if chosen.model == "bgnbd_platt":
         final_platt = fit_platt(part, silent, btyd_then, horizon=window)

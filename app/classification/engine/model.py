@@ -51,7 +51,7 @@ class PopulationModel:
     median_order_value: float  # gross per order, among buyers
     answer: Answer = "prior"
     platt: Glm | None = None  # Platt scaling of the BG/NBD logit, when that answers
-    # The answering model's P(no order) recalibrated (Platt, beta or isotonic, whichever
+    # The answering model's P(no order) recalibrated (Platt or beta, whichever
     # cross-validated best on its held-out predictions on the newest window); applied last.
     final_map: FinalMap | None = None
     window_days: float = 0.0  # length of the window validated and calibrated on
@@ -152,8 +152,6 @@ def _final_map(data: dict[str, Any] | None) -> FinalMap | None:
         kind=data["kind"],
         intercept=data["intercept"],
         coef=tuple(data["coef"]),
-        points=tuple(data["points"]),
-        values=tuple(data["values"]),
     )
 
 

@@ -87,7 +87,6 @@ MODEL_NAMES = {
 MAP_NAMES = {
     "platt": "Platt-recalibrated",
     "beta": "beta-recalibrated",
-    "isotonic": "isotonic-recalibrated",
 }
 
 # English singulars after a literal 1 ("1 days" -> "1 day").

@@ -1,15 +1,14 @@
 """The final map: how far to trust the answering model's P(no order), learned from its
 predictions for customers held out of its fit, against what they did.
 
-Three monotone maps, simplest first:
+Two maps, simplest first, both strictly increasing in p so that the ranking the answering
+model was chosen for is kept (a step map such as isotonic regression ties customers the
+model tells apart, and costs ranking for calibration):
 - Platt scaling (Platt 1999): expit(a + b logit p), b >= 0; fixes a model that is too
   sure or too unsure by the same factor everywhere.
 - Beta calibration (Kull, Silva Filho & Flach 2017, "Beyond sigmoids", EJS 11(2)):
   expit(c + a log p - b log(1 - p)), a, b >= 0; the two tails are corrected apart, as
   when a model is too sure of its safest customers but about right on the riskiest.
-- Isotonic regression (pool adjacent violators; Zadrozny & Elkan 2002): the observed
-  silent share of blocks of neighbouring predictions, linear between blocks; no shape
-  assumed, at the cost of variance on small cohorts.
 
 Whether one applies, and which, is decided by two-fold cross-fitting on the held-out
 predictions themselves (each map fitted on one half, scored by log-loss on the other,
@@ -24,31 +23,25 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import isotonic_regression
 from scipy.special import logit
 
 from app.classification.engine.regression import fit_glm, response
 from app.classification.engine.types import FloatArray, IntArray
 from app.classification.engine.validation import Validation, validate
 
-MapKind = Literal["platt", "beta", "isotonic"]
-KINDS: tuple[MapKind, ...] = ("platt", "beta", "isotonic")
+MapKind = Literal["platt", "beta"]
+KINDS: tuple[MapKind, ...] = ("platt", "beta")
 P_FLOOR = 1e-4
-# An isotonic block's silent share is shrunk towards the cohort's by this many
-# customers' worth, so a block of two silent customers does not claim certainty.
-ISOTONIC_PRIOR = 1.0
 # Fewer held-out customers than this in either outcome class: Platt scaling only (the
-# richer maps would learn noise).
+# richer map would learn noise).
 MIN_CLASS_RICH = 20
 
 
 @dataclass(frozen=True, slots=True)
 class FinalMap:
     kind: MapKind
-    intercept: float = 0.0  # platt, beta
-    coef: tuple[float, ...] = ()  # platt: (slope,); beta: (a, b)
-    points: tuple[float, ...] = ()  # isotonic: the blocks' edge predictions, increasing
-    values: tuple[float, ...] = ()  # isotonic: their calibrated P(no order), non-decreasing
+    intercept: float
+    coef: tuple[float, ...]  # platt: (slope,); beta: (a, b)
 
 
 def _clip(p: FloatArray) -> FloatArray:
@@ -61,43 +54,11 @@ def _beta_columns(p: FloatArray) -> FloatArray:
     return np.stack([np.log(q), -np.log1p(-q)], axis=1)
 
 
-def _isotonic(p: FloatArray, silent: FloatArray) -> FinalMap | None:
-    # Equal predictions must share a block, so PAV runs on the distinct values.
-    values, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
-    if values.size < 2:
-        return None
-    silent_sum = np.bincount(inverse, weights=silent, minlength=values.size)
-    fitted = isotonic_regression(silent_sum / counts, weights=counts.astype(np.float64)).x
-    # Blocks are the runs of equal fitted value: flat from their lowest prediction to
-    # their highest, linear across the gap to the next block (as scikit-learn's).
-    starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0.0])
-    ends = np.r_[starts[1:], values.size] - 1
-    n = np.add.reduceat(counts.astype(np.float64), starts)
-    base = float(silent.mean())
-    shrunk = (np.add.reduceat(silent_sum, starts) + ISOTONIC_PRIOR * base) / (n + ISOTONIC_PRIOR)
-    # Shrinking blocks of different sizes could reorder neighbours; keep it monotone.
-    shares = np.clip(np.maximum.accumulate(shrunk), P_FLOOR, 1.0 - P_FLOOR)
-    points: list[float] = []
-    levels: list[float] = []
-    for start, end, share in zip(starts.tolist(), ends.tolist(), shares.tolist(), strict=True):
-        for edge in {float(values[start]), float(values[end])}:
-            points.append(edge)
-            levels.append(float(share))
-    order = np.argsort(points, kind="stable")
-    return FinalMap(
-        kind="isotonic",
-        points=tuple(points[i] for i in order),
-        values=tuple(levels[i] for i in order),
-    )
-
-
 def fit_map(kind: MapKind, p: FloatArray, silent: FloatArray) -> FinalMap | None:
     """The map of `kind` from predictions `p` of held-out customers to what they did
     (`silent`, 0/1); None without both outcomes or when the fit fails."""
     if silent.size == 0 or silent.min() == silent.max():
         return None
-    if kind == "isotonic":
-        return _isotonic(p, silent)
     if kind == "beta":
         glm = fit_glm(_beta_columns(p), silent, family="logistic", signs=[1, 1], prior_sd=10.0)
     else:
@@ -108,9 +69,8 @@ def fit_map(kind: MapKind, p: FloatArray, silent: FloatArray) -> FinalMap | None
 
 
 def apply_map(final: FinalMap, p: FloatArray) -> FloatArray:
-    """`p` through the map: non-decreasing in `p`."""
-    if final.kind == "isotonic":
-        return _clip(np.interp(p, final.points, final.values))
+    """`p` through the map: non-decreasing in `p` (increasing unless every coefficient
+    is zero)."""
     if final.kind == "beta":
         eta = final.intercept + _beta_columns(p) @ np.asarray(final.coef)
     else:
@@ -118,17 +78,13 @@ def apply_map(final: FinalMap, p: FloatArray) -> FloatArray:
     return _clip(response(eta, family="logistic"))
 
 
-def candidates(
-    silent: FloatArray, *, window_days: float, horizon_days: float
-) -> tuple[MapKind, ...]:
-    """The maps worth trying: Platt scaling alone when either outcome class is too small
-    for the richer maps; no isotonic map when the window is shorter than the horizon,
-    since its steps are placed on the window's probabilities and a longer horizon
-    shifts them all (the parametric maps act on the logit and carry over)."""
+def candidates(silent: FloatArray) -> tuple[MapKind, ...]:
+    """The maps worth trying: Platt scaling alone when either outcome class is too
+    small for beta calibration's extra parameter."""
     silent_count = float(silent.sum())
     if min(silent_count, silent.size - silent_count) < MIN_CLASS_RICH:
         return KINDS[:1]
-    return KINDS if window_days >= horizon_days else KINDS[:2]
+    return KINDS
 
 
 def map_halves(size: int) -> tuple[IntArray, IntArray]:
@@ -146,7 +102,6 @@ def choose_map(
     silent: FloatArray,
     *,
     window_days: float,
-    horizon_days: float,
     name: str,
 ) -> tuple[FinalMap | None, tuple[Validation, ...]]:
     """The map that validates best by cross-fitted log-loss, refitted on every held-out
@@ -158,7 +113,7 @@ def choose_map(
     scored: list[tuple[MapKind | None, Validation]] = [
         (None, validate(f"{name}+none", p, silent, window_days))
     ]
-    for kind in candidates(silent, window_days=window_days, horizon_days=horizon_days):
+    for kind in candidates(silent):
         held_out = np.full(p.size, np.nan)
         for a, b in ((fit_rows, check_rows), (check_rows, fit_rows)):
             part = fit_map(kind, p[a], silent[a])

@@ -261,8 +261,7 @@ def test_a_young_installation_is_validated_on_a_shorter_window() -> None:
     # Cross-fitted: every cohort buyer is scored once, by a fit that did not see them.
     assert model.validated.customers == model.trained_on
     assert all(v.customers == model.trained_on for v in model.validation)
-    # The final map (or none) was chosen on the held-out predictions; no isotonic steps
-    # for a horizon longer than the window they were learned on.
+    # The final map (or none) was chosen on the held-out predictions.
     kind = "none" if model.final_map is None else model.final_map.kind
     assert kind in ("none", "platt", "beta")
     assert {v.model for v in model.map_validation} == {

@@ -51,15 +51,6 @@ def beta_mapped() -> PopulationModel:
     return replace(fitted(), final_map=FinalMap("beta", intercept=0.2, coef=(0.7, 1.3)))
 
 
-@lru_cache(maxsize=1)
-def isotonic_mapped() -> PopulationModel:
-    """The calibration layer with isotonic steps, flat between some of them."""
-    steps = FinalMap(
-        "isotonic", points=(0.01, 0.1, 0.3, 0.6, 0.9), values=(0.02, 0.02, 0.35, 0.5, 0.95)
-    )
-    return replace(fitted(), final_map=steps)
-
-
 def models() -> list[PopulationModel]:
     return [
         fitted(),
@@ -67,7 +58,6 @@ def models() -> list[PopulationModel]:
         platt_scaled(),
         final_mapped(),
         beta_mapped(),
-        isotonic_mapped(),
         prior_model(horizon_days=HORIZON, policy=POLICY),
     ]
 

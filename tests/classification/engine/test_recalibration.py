@@ -1,5 +1,5 @@
-"""The final maps (Platt, beta, isotonic): each recovers a distortion of its own shape,
-keeps the order of the probabilities, and the one that cross-validates best is chosen."""
+"""The final maps (Platt, beta): each recovers a distortion of its own shape, keeps the
+order of the probabilities, and the one that cross-validates best is chosen, or none."""
 
 from __future__ import annotations
 
@@ -68,31 +68,6 @@ def test_beta_recovers_a_distortion_of_its_own_family() -> None:
     )
 
 
-def test_isotonic_recovers_steps_and_ties_share_one_value() -> None:
-    rng = np.random.default_rng(9)
-    p_model = np.round(rng.uniform(0.0, 1.0, size=30_000), 2)
-    # The truth is a step no sigmoid has: 10% silent below 0.5, 80% above.
-    true_p = np.where(p_model < 0.5, 0.1, 0.8)
-    silent = _outcomes(true_p, seed=10)
-    final = fit_map("isotonic", p_model, silent)
-    assert final is not None and final.kind == "isotonic"
-    assert np.all(np.diff(final.points) > 0) and np.all(np.diff(final.values) >= 0)
-    mapped = apply_map(final, p_model)
-    assert mapped[p_model <= 0.4].mean() == pytest.approx(0.1, abs=0.02)
-    assert mapped[p_model >= 0.6].mean() == pytest.approx(0.8, abs=0.02)
-    for value in (0.2, 0.7):
-        assert np.ptp(mapped[p_model == value]) == 0.0
-
-
-def test_isotonic_blocks_are_shrunk_away_from_certainty() -> None:
-    p_model = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
-    silent = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
-    final = fit_map("isotonic", p_model, silent)
-    assert final is not None
-    assert min(final.values) > 0.0 and max(final.values) < 1.0
-    assert apply_map(final, np.array([0.0]))[0] == pytest.approx(final.values[0])
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_map_needs_both_outcomes(kind: str) -> None:
     assert fit_map(kind, np.linspace(0.1, 0.9, 50), np.ones(50)) is None  # type: ignore[arg-type]
@@ -102,13 +77,13 @@ def test_the_choice_follows_the_held_out_figures() -> None:
     p_model = np.random.default_rng(11).uniform(0.001, 0.999, size=20_000)
     true_p = expit(0.3 + 0.4 * np.log(p_model) - 2.5 * np.log1p(-p_model))
     silent = _outcomes(true_p, seed=12)
-    final, figures = choose_map(p_model, silent, window_days=90.0, horizon_days=90.0, name="m")
+    final, figures = choose_map(p_model, silent, window_days=90.0, name="m")
     assert final is not None and final.kind == "beta"
     assert figures[0].model == "m+beta"
     assert {v.model for v in figures} == {"m+none", *(f"m+{k}" for k in KINDS)}
     assert figures[0].log_loss == min(v.log_loss for v in figures)
     assert all(v.customers == p_model.size for v in figures)
-    again = choose_map(p_model, silent, window_days=90.0, horizon_days=90.0, name="m")
+    again = choose_map(p_model, silent, window_days=90.0, name="m")
     assert again == (final, figures)
 
 
@@ -119,7 +94,7 @@ def test_a_map_has_to_earn_its_place() -> None:
     for seed in range(12):
         p_model = np.random.default_rng(seed).uniform(0.01, 0.99, size=4_000)
         silent = _outcomes(p_model, seed=seed + 100)
-        final, figures = choose_map(p_model, silent, window_days=90.0, horizon_days=90.0, name="m")
+        final, figures = choose_map(p_model, silent, window_days=90.0, name="m")
         none = next(v for v in figures if v.model == "m+none")
         assert none.log_loss == pytest.approx(_log_loss(p_model, silent), abs=1e-6)
         assert (final is None) == (figures[0] is none)
@@ -135,12 +110,9 @@ def test_the_map_halves_mix_both_fold_fits() -> None:
         assert {int(r) % 2 for r in half} == {0, 1}
 
 
-def test_richer_maps_need_enough_of_each_outcome_and_a_full_window() -> None:
-    few = np.r_[np.ones(10), np.zeros(500)]
-    assert candidates(few, window_days=90.0, horizon_days=90.0) == ("platt",)
-    many = np.r_[np.ones(100), np.zeros(500)]
-    assert candidates(many, window_days=90.0, horizon_days=90.0) == KINDS
-    assert candidates(many, window_days=45.0, horizon_days=90.0) == ("platt", "beta")
+def test_beta_needs_enough_of_each_outcome() -> None:
+    assert candidates(np.r_[np.ones(10), np.zeros(500)]) == ("platt",)
+    assert candidates(np.r_[np.ones(100), np.zeros(500)]) == KINDS
 
 
 @pytest.mark.parametrize(
@@ -148,7 +120,6 @@ def test_richer_maps_need_enough_of_each_outcome_and_a_full_window() -> None:
     [
         FinalMap("platt", intercept=0.1, coef=(0.9,)),
         FinalMap("beta", intercept=-0.2, coef=(0.6, 1.4)),
-        FinalMap("isotonic", points=(0.1, 0.5, 0.8), values=(0.05, 0.4, 0.9)),
     ],
 )
 def test_each_map_is_stored_and_reloaded_exactly(final: FinalMap) -> None:
@@ -158,8 +129,8 @@ def test_each_map_is_stored_and_reloaded_exactly(final: FinalMap) -> None:
 
 
 def test_an_unknown_map_is_refused() -> None:
-    data = replace(fitted(), final_map=FinalMap("platt", coef=(1.0,))).to_json()
-    data["final_map"]["kind"] = "spline"
+    data = replace(fitted(), final_map=FinalMap("platt", intercept=0.0, coef=(1.0,))).to_json()
+    data["final_map"]["kind"] = "isotonic"
     with pytest.raises(ValueError, match="final map"):
         PopulationModel.from_json(data)
 
