@@ -183,19 +183,24 @@ def run_service(d: Dataset, ids: list[str], workers: int) -> ServiceRun:
             before = classify(client, ids, d.as_of, d.split.holdout_days)
             post_events(client, d.holdout, d.name)
             after = classify(client, ids, d.as_of, d.split.holdout_days)
-        fit = asyncio.run(_stored_fit(url))
+        fit = asyncio.run(_stored_fit(url, d.as_of, d.split.holdout_days))
     items = [item for answer in before for item in orjson.loads(answer)["items"]]
     return ServiceRun(
         items=items, identical=before == after, seconds=time.monotonic() - started, fit=fit
     )
 
 
-async def _stored_fit(url: str) -> dict[str, Any]:
-    """What the stored population fit says about itself (source, sizes, validation)."""
+async def _stored_fit(url: str, as_of: datetime, horizon: int) -> dict[str, Any]:
+    """What the population fit the answers came from says about itself (source, sizes,
+    validation): the newest cut-off at or before `as_of` for the horizon, not a fit the
+    worker made meanwhile for today."""
     conn = await asyncpg.connect(plain_url(url))
     try:
         text = await conn.fetchval(
-            "SELECT model::text FROM population_fits ORDER BY created_at DESC LIMIT 1"
+            "SELECT model::text FROM population_fits WHERE horizon_days = $1 AND cutoff <= $2"
+            " ORDER BY cutoff DESC, created_at DESC LIMIT 1",
+            horizon,
+            as_of,
         )
     finally:
         await conn.close()
@@ -211,9 +216,13 @@ async def _stored_fit(url: str) -> dict[str, Any]:
         "trained_on",
         "window_days",
         "validation",
+        "map_validation",
         "notes",
     )
-    return {k: model[k] for k in keep if k in model}
+    result = {k: model[k] for k in keep if k in model}
+    if model.get("final_map"):
+        result["final_map"] = model["final_map"]["kind"]
+    return result
 
 
 # --- the outcome and the baselines ----------------------------------------------------

@@ -16,7 +16,7 @@ from app.classification.engine.explain import Facts, explain
 from app.classification.engine.grouping import spread
 from app.classification.engine.model import PopulationModel
 from app.classification.engine.placement import DECIMALS, place
-from app.classification.engine.reasons import MODEL_NAMES
+from app.classification.engine.reasons import MAP_NAMES, MODEL_NAMES
 from app.classification.engine.stages import STAGES
 from app.classification.engine.tiers import TIERS
 from app.classification.engine.types import (
@@ -119,6 +119,8 @@ def model_reason(model: PopulationModel) -> Reason | None:
     if model.source == "prior":
         return None
     name = MODEL_NAMES.get(model.answer, model.answer)
+    if model.final_map is not None:
+        name = f"{name}, {MAP_NAMES[model.final_map.kind]}"
     checked = model.validated
     if checked is None:
         return Reason("model_unvalidated", {"model": name})

@@ -14,7 +14,8 @@ import numpy as np
 
 from app.classification.engine.calibration import P_FLOOR, predict_buyers, predict_prospects
 from app.classification.engine.model import PopulationModel
-from app.classification.engine.platt import apply_final_map, predict_platt
+from app.classification.engine.platt import predict_platt
+from app.classification.engine.recalibration import apply_map
 from app.classification.engine.summary import Summary, finite
 from app.classification.engine.types import FloatArray
 
@@ -70,7 +71,7 @@ def estimate(s: Summary, model: PopulationModel) -> Estimates:
         if model.platt is not None:
             churn = predict_platt(model.platt, s, btyd, horizon=model.horizon_days)
     if model.final_map is not None:
-        churn = apply_final_map(model.final_map, churn)
+        churn = apply_map(model.final_map, churn)
     if not bool(s.buyer.all()):
         prospect_churn, prospect_orders = predict_prospects(model.prospects, s)
         churn = np.where(s.buyer, churn, prospect_churn)

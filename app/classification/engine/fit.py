@@ -26,7 +26,8 @@ from app.classification.engine.calibration import (
 )
 from app.classification.engine.estimate import estimate
 from app.classification.engine.model import Answer, PopulationModel
-from app.classification.engine.platt import fit_final_map, fit_platt, predict_platt
+from app.classification.engine.platt import fit_platt, predict_platt
+from app.classification.engine.recalibration import FinalMap, choose_map
 from app.classification.engine.regression import Glm
 from app.classification.engine.segments import RfmCuts, quintile_cuts
 from app.classification.engine.spend import GammaGamma, fit_gamma_gamma
@@ -141,7 +142,8 @@ class _Answer:
     platt: Glm | None
     trained_on: int
     validation: tuple[Validation, ...]
-    final_map: Glm | None = None
+    final_map: FinalMap | None = None
+    map_validation: tuple[Validation, ...] = ()
 
 
 _PLAIN = _Answer(name="bgnbd", calibrator=None, platt=None, trained_on=0, validation=())
@@ -198,6 +200,7 @@ def _fit(
         calibrator=answer.calibrator,
         platt=answer.platt,
         final_map=answer.final_map if btyd is not None else None,
+        map_validation=answer.map_validation if btyd is not None else (),
         prospects=prospects,
         notes=tuple(notes),
     )
@@ -280,20 +283,22 @@ def _choose(
     validation = (chosen, *(v for v in scored if v is not chosen))
     # The final map is learned from the chosen candidate's held-out predictions: how
     # far to trust its probabilities on customers it was not fitted on.
-    final_map = fit_final_map(held_out[chosen.model], silent)
+    final_map, maps = choose_map(
+        held_out[chosen.model], silent, window_days=window, name=chosen.model
+    )
     if chosen.model == "bgnbd_platt":
         final_platt = fit_platt(part, silent, btyd_then, horizon=window)
         if final_platt is not None:
-            return _Answer("bgnbd_platt", None, final_platt, rows.size, validation, final_map)
+            return _Answer("bgnbd_platt", None, final_platt, rows.size, validation, final_map, maps)
     if chosen.model == "calibrated":
         calibrator = fit_buyers(
             part, cohort_orders, btyd_then, horizon=window, population_interval=interval
         )
         if calibrator is not None:
-            return _Answer("calibrated", calibrator, None, rows.size, validation, final_map)
+            return _Answer("calibrated", calibrator, None, rows.size, validation, final_map, maps)
     if chosen.model != "bgnbd":
         return replace(_PLAIN, validation=validation)
-    return replace(_PLAIN, validation=validation, final_map=final_map)
+    return replace(_PLAIN, validation=validation, final_map=final_map, map_validation=maps)
 
 
 def _with_tables(model: PopulationModel, s: Summary, policy: EnginePolicy) -> PopulationModel:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from app.classification.engine.btyd import BGNBD
 from app.classification.engine.calibration import BuyerCalibrator, ProspectCalibrator
+from app.classification.engine.recalibration import KINDS, FinalMap
 from app.classification.engine.regression import Glm
 from app.classification.engine.segments import Population, RfmCuts
 from app.classification.engine.spend import GammaGamma, SpendFallback, SpendModel
@@ -19,7 +20,7 @@ from app.classification.engine.validation import Validation
 
 # The engine's model version, stored in every fit: bumped whenever a stored model's
 # meaning or shape changes, so a fit of another version is refitted, never reused.
-FORMAT = 6
+FORMAT = 7
 
 Source = Literal["fitted", "prior"]
 # Which model answers for customers with an order: BG/NBD as fitted, BG/NBD with Platt
@@ -50,12 +51,14 @@ class PopulationModel:
     median_order_value: float  # gross per order, among buyers
     answer: Answer = "prior"
     platt: Glm | None = None  # Platt scaling of the BG/NBD logit, when that answers
-    # Platt scaling of the answering model's P(no order), learned from its held-out
-    # predictions on the newest window; applied last.
-    final_map: Glm | None = None
+    # The answering model's P(no order) recalibrated (Platt or beta, whichever
+    # cross-validated best on its held-out predictions on the newest window); applied last.
+    final_map: FinalMap | None = None
     window_days: float = 0.0  # length of the window validated and calibrated on
     # The candidates' held-out figures on that window, the answering one first.
     validation: tuple[Validation, ...] = ()
+    # The final maps' cross-fitted figures on those held-out predictions, the chosen first.
+    map_validation: tuple[Validation, ...] = ()
     notes: tuple[str, ...] = ()
     format: int = FORMAT
 
@@ -115,8 +118,9 @@ class PopulationModel:
                 ),
                 rfm=RfmCuts(**{k: tuple(v) for k, v in data["rfm"].items()}),
                 platt=_glm(data.get("platt")),
-                final_map=_glm(data.get("final_map")),
+                final_map=_final_map(data.get("final_map")),
                 validation=tuple(Validation(**v) for v in data.get("validation", ())),
+                map_validation=tuple(Validation(**v) for v in data.get("map_validation", ())),
                 notes=tuple(data.get("notes", ())),
             )
             return cls(**values)
@@ -137,6 +141,18 @@ def _glm(data: dict[str, Any] | None) -> Glm | None:
     if data is None:
         return None
     return Glm(intercept=data["intercept"], coef=tuple(data["coef"]))
+
+
+def _final_map(data: dict[str, Any] | None) -> FinalMap | None:
+    if data is None:
+        return None
+    if data["kind"] not in KINDS:
+        raise ValueError(f"unknown final map {data['kind']!r}")
+    return FinalMap(
+        kind=data["kind"],
+        intercept=data["intercept"],
+        coef=tuple(data["coef"]),
+    )
 
 
 def _buyer_calibrator(data: dict[str, Any] | None) -> BuyerCalibrator | None:

@@ -2,8 +2,8 @@
 on the newest window's outcomes (Platt 1999, "Probabilistic outputs for support vector
 machines"). A model often ranks customers well and is still too sure or too unsure on
 a given business; this keeps its ranking (the slope is never negative) and fixes its
-scale. Two uses: on the BG/NBD logit as a candidate model, and as the final map of
-whichever candidate answers, learned from its held-out predictions.
+scale. Here it is a candidate model on the BG/NBD logit; the final map of whichever
+candidate answers is in recalibration.py.
 """
 
 from __future__ import annotations
@@ -40,18 +40,6 @@ def fit_platt(s: Summary, silent: FloatArray, btyd: BGNBD, *, horizon: float) ->
 def predict_platt(platt: Glm, s: Summary, btyd: BGNBD, *, horizon: float) -> FloatArray:
     """Recalibrated P(no order in the horizon) for customers with an order."""
     return _apply(platt, btyd_logit(btyd, s, horizon))
-
-
-def fit_final_map(p: FloatArray, silent: FloatArray) -> Glm | None:
-    """Platt scaling of probabilities `p` that were predicted for customers held out of
-    their model's fit, against what those customers did; None without both classes."""
-    return _fit(_logit(p), silent)
-
-
-def apply_final_map(platt: Glm, p: FloatArray) -> FloatArray:
-    """`p` through the final map: non-decreasing in `p`, so every monotonicity the
-    answering model has (e.g. in silence) carries over."""
-    return _apply(platt, _logit(p))
 
 
 def _logit(p: FloatArray) -> FloatArray:

@@ -83,6 +83,11 @@ MODEL_NAMES = {
     "bgnbd_platt": "BG/NBD with Platt scaling",
     "calibrated": "BG/NBD with a calibration layer",
 }
+# How the final map on top of it is named.
+MAP_NAMES = {
+    "platt": "Platt-recalibrated",
+    "beta": "beta-recalibrated",
+}
 
 # English singulars after a literal 1 ("1 days" -> "1 day").
 _SINGULAR = re.compile(r"(?<![\d.])1 (day|month|contact)s\b")

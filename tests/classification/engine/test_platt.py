@@ -57,27 +57,3 @@ def test_a_platt_scaled_model_is_stored_and_reloaded_exactly() -> None:
     )
     again = PopulationModel.from_json(json.loads(json.dumps(model.to_json())))
     assert again == model and again.validated == model.validation[0]
-
-
-def test_final_map_recovers_overconfidence_and_keeps_the_order() -> None:
-    from app.classification.engine.platt import apply_final_map, fit_final_map
-
-    rng = np.random.default_rng(5)
-    # A model twice as sure as it should be: its logit is twice the true one, shifted.
-    true_logit = rng.normal(0.0, 1.5, size=40_000)
-    silent = (rng.uniform(size=true_logit.size) < expit(true_logit)).astype(float)
-    p_model = expit(2.0 * true_logit - 0.5)
-    final = fit_final_map(p_model, silent)
-    assert final is not None
-    assert final.coef[0] == pytest.approx(0.5, abs=0.03)
-    assert final.intercept == pytest.approx(0.25, abs=0.05)
-    mapped = apply_final_map(final, p_model)
-    order = np.argsort(p_model)
-    assert np.all(np.diff(mapped[order]) >= -1e-12)
-    assert np.mean((mapped - silent) ** 2) < np.mean((p_model - silent) ** 2)
-
-
-def test_final_map_needs_both_outcomes() -> None:
-    from app.classification.engine.platt import fit_final_map
-
-    assert fit_final_map(np.full(50, 0.3), np.ones(50)) is None

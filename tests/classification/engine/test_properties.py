@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.classification.engine import PopulationModel, classify, fit_model, prior_model
+from app.classification.engine.recalibration import FinalMap
 from app.classification.engine.regression import Glm
 from app.classification.engine.simulate import simulate
 from app.classification.engine.types import Outcomes, Profile
@@ -41,7 +42,13 @@ def platt_scaled() -> PopulationModel:
 @lru_cache(maxsize=1)
 def final_mapped() -> PopulationModel:
     """The calibration layer with a final map on top (a sharper, shifted logit)."""
-    return replace(fitted(), final_map=Glm(intercept=-0.3, coef=(1.4,)))
+    return replace(fitted(), final_map=FinalMap("platt", intercept=-0.3, coef=(1.4,)))
+
+
+@lru_cache(maxsize=1)
+def beta_mapped() -> PopulationModel:
+    """The calibration layer with a beta map: the two tails corrected apart."""
+    return replace(fitted(), final_map=FinalMap("beta", intercept=0.2, coef=(0.7, 1.3)))
 
 
 def models() -> list[PopulationModel]:
@@ -50,6 +57,7 @@ def models() -> list[PopulationModel]:
         uncalibrated(),
         platt_scaled(),
         final_mapped(),
+        beta_mapped(),
         prior_model(horizon_days=HORIZON, policy=POLICY),
     ]
 
