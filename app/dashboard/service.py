@@ -166,7 +166,7 @@ async def _population(session: AsyncSession) -> Population:
 
 
 async def population(session: AsyncSession) -> Population:
-    return await cache.cached(session, "population", lambda: _population(session))
+    return await cache.cached(session, "population", _population)
 
 
 async def overview_page(session: AsyncSession) -> OverviewPage:
@@ -417,6 +417,7 @@ class SegmentsPage:
     cells: list[CellSummary]
     custom: list[SegmentRead]
     next_cursor: str | None
+    computed_at: datetime
 
 
 async def segments_page(
@@ -443,7 +444,12 @@ async def segments_page(
         for s in STAGES
     ]
     custom = await segments.list_segments(session, cursor=cursor, limit=PAGE)
-    return SegmentsPage(cells=cells, custom=custom.items, next_cursor=custom.next_cursor)
+    return SegmentsPage(
+        cells=cells,
+        custom=custom.items,
+        next_cursor=custom.next_cursor,
+        computed_at=figures.computed_at,
+    )
 
 
 def _span(today: datetime, days: Sequence[datetime]) -> int:
@@ -593,7 +599,7 @@ async def segment_page(
         size = await cache.cached(
             session,
             ("size", key, segment.updated_at if segment else None),
-            lambda: repository.count_members(session, condition=condition),
+            lambda own: repository.count_members(own, condition=condition),
         )
     return SegmentPage(
         key=key,
@@ -749,6 +755,12 @@ def _decode_score(cursor: str | None) -> tuple[float, int] | None:
     raise Invalid("The cursor is not valid", errors=[field_error(["cursor"], "not a valid cursor")])
 
 
+@dataclass(frozen=True, slots=True)
+class TodayPage:
+    groups: list[WorkGroup]
+    computed_at: datetime  # of the strategies' sizes
+
+
 async def today_page(
     session: AsyncSession,
     *,
@@ -757,7 +769,7 @@ async def today_page(
     cursor: str | None = None,
     per_group: int = 5,
     now: datetime | None = None,
-) -> list[WorkGroup]:
+) -> TodayPage:
     """Strategies by priority, each with its customers due for contact.
 
     With `strategy`, only that one, a full page of it (and a cursor for the next).
@@ -769,7 +781,8 @@ async def today_page(
         catalogue = [s for s in catalogue if s.code == strategy]
         if not catalogue:
             raise NotFound(f"No strategy '{strategy}'")
-    counts = (await population(session)).strategies
+    figures = await population(session)
+    counts = figures.strategies
     limit = PAGE if strategy is not None else per_group
     after = _decode_score(cursor) if strategy is not None else None
     groups = []
@@ -814,4 +827,4 @@ async def today_page(
                 else None,
             )
         )
-    return groups
+    return TodayPage(groups=groups, computed_at=figures.computed_at)
