@@ -1,28 +1,30 @@
-"""Moves between classes per day, kept as a ledger so a page reads only what is new.
+"""Moves between classes per day, kept as a ledger so a view reads only what is new.
 
 The movements chart and the cells' sizes over time count every change of a window (on a
-million customers, a million and more rows for 90 days). A change of a past day is not
-edited, so the ledger keeps the complete days' counts and each view reads only:
+million customers, a million and more rows for 90 days). Changes are only appended, so
+the ledger keeps counts per day and each view reads:
 
-- the changes appended since (primary key above the ledger's last id, normally none or a
-  few), added to their days;
-- today's changes and the part of the window's first day after its start, live (two
-  short ranges of `ix_classification_changes_as_of`).
+- the changes appended since (primary key above the ledger's last id: normally none or a
+  few hundred), added to their days;
+- the part of the window's first day after its start, live (a short range of
+  `ix_classification_changes_as_of`).
 
-The ledger is rebuilt when the row it ended at or the oldest change is no longer the one
-it saw (a truncated or reset table), when a window reaches further back than it covers,
-and at the latest after `REBUILD_SECONDS`, which bounds what it can miss: the changes of
-an erased customer (deleted with them) and a change committed after a newer one was
-already counted (concurrent writers).
+It is built again while the view waits when the row it ended at or the oldest change is
+no longer the one it saw (a truncated or restored table) or a window reaches further back
+than it covers; and, in the background while views go on using it, every
+`REBUILD_SECONDS`, which bounds what it can miss: the changes of an erased customer
+(deleted with them) and a change committed after a newer one was already counted
+(concurrent writers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,8 +40,7 @@ Key = tuple[datetime, str | None, str | None, str, str]
 
 @dataclass(slots=True)
 class _Ledger:
-    first_day: datetime
-    end_day: datetime  # complete days [first_day, end_day), changes with id <= last_id
+    first_day: datetime  # counts changes with as_of >= first_day and id <= last_id
     last_id: int
     mark: repository.ChangeMark
     built: float
@@ -52,60 +53,58 @@ class _Ledger:
 
 _ledger: _Ledger | None = None
 _lock = asyncio.Lock()
+_rebuilding: asyncio.Task[None] | None = None
+log = logging.getLogger(__name__)
 
 
 def start_of_day(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def _build(session: AsyncSession, *, first_day: datetime, today: datetime) -> _Ledger:
+async def _build(session: AsyncSession, *, first_day: datetime) -> _Ledger:
     mark = await repository.change_mark(session)
-    ledger = _Ledger(
-        first_day=first_day, end_day=today, last_id=mark.last_id, mark=mark, built=time.monotonic()
-    )
-    ledger.add(
-        await repository.day_flows(session, start=first_day, end=today, up_to_id=mark.last_id)
-    )
+    ledger = _Ledger(first_day=first_day, last_id=mark.last_id, mark=mark, built=time.monotonic())
+    ledger.add(await repository.day_flows(session, start=first_day, up_to_id=mark.last_id))
     return ledger
 
 
-async def _current(session: AsyncSession, *, first_day: datetime, today: datetime) -> _Ledger:
-    global _ledger
+async def _rebuild(session: AsyncSession, first_day: datetime) -> None:
+    global _ledger, _rebuilding
+    try:
+        async with AsyncSession(session.bind) as own:
+            fresh = await _build(own, first_day=first_day)
+        async with _lock:
+            _ledger = fresh
+    except Exception:  # the ledger in use stays; the next view tries again
+        log.exception("rebuilding the dashboard's moves ledger failed")
+    finally:
+        _rebuilding = None
+
+
+async def _current(session: AsyncSession, *, first_day: datetime) -> _Ledger:
+    global _ledger, _rebuilding
     ledger = _ledger
     if (
         ledger is None
-        or time.monotonic() - ledger.built > REBUILD_SECONDS
         or first_day < ledger.first_day
-        or today < ledger.end_day
         or not await repository.same_mark(session, ledger.mark)
     ):
-        _ledger = ledger = await _build(session, first_day=first_day, today=today)
+        _ledger = ledger = await _build(session, first_day=first_day)
         return ledger
-    if ledger.end_day < today:  # a day (or more) has ended since: its changes move in
-        ledger.add(
-            await repository.day_flows(
-                session, start=ledger.end_day, end=today, up_to_id=ledger.last_id
-            )
-        )
-        ledger.end_day = today
     mark = await repository.change_mark(session)
     if mark.last_id > ledger.last_id:
         ledger.add(
             await repository.day_flows(
-                session,
-                start=ledger.first_day,
-                end=ledger.end_day,
-                after_id=ledger.last_id,
-                up_to_id=mark.last_id,
+                session, start=ledger.first_day, after_id=ledger.last_id, up_to_id=mark.last_id
             )
         )
         ledger.last_id = mark.last_id
-        ledger.mark = repository.ChangeMark(
-            first_id=ledger.mark.first_id,
-            first_changed_at=ledger.mark.first_changed_at,
-            last_id=mark.last_id,
-            last_changed_at=mark.last_changed_at,
+        ledger.mark = replace(
+            ledger.mark, last_id=mark.last_id, last_changed_at=mark.last_changed_at
         )
+    age = time.monotonic() - ledger.built
+    if age > REBUILD_SECONDS and _rebuilding is None and session.bind is not None:
+        _rebuilding = asyncio.create_task(_rebuild(session, ledger.first_day))
     return ledger
 
 
@@ -113,25 +112,25 @@ async def since(
     session: AsyncSession, *, since: datetime, now: datetime
 ) -> list[tuple[datetime, str | None, str | None, str, str, int]]:
     """(day, from tier, from stage, to tier, to stage, count) of the changes after `since`,
-    exactly as one grouped scan of them would count."""
-    today = start_of_day(now)
+    as one grouped scan of them counts."""
     first_full = start_of_day(since) + DAY
     totals: dict[Key, int] = defaultdict(int)
-    if first_full < today:
-        async with _lock:
-            ledger = await _current(session, first_day=first_full, today=today)
-            for key, n in ledger.counts.items():
-                if first_full <= key[0] < today:
-                    totals[key] += n
-        live = [
-            *await repository.day_flows(session, after=since, end=first_full),
-            *await repository.day_flows(session, start=today),
-        ]
-    else:
-        live = list(await repository.day_flows(session, after=since))
-    for day, from_tier, from_stage, to_tier, to_stage, n in live:
+    async with _lock:
+        ledger = await _current(session, first_day=first_full)
+        for key, n in ledger.counts.items():
+            if key[0] >= first_full:
+                totals[key] += n
+    for day, from_tier, from_stage, to_tier, to_stage, n in await repository.day_flows(
+        session, after=since, end=first_full
+    ):
         totals[(day, from_tier, from_stage, to_tier, to_stage)] += int(n)
     return [(*key, n) for key, n in totals.items() if n]
+
+
+async def settled() -> None:
+    """Once a background rebuild running now has finished."""
+    while _rebuilding is not None:
+        await asyncio.gather(_rebuilding, return_exceptions=True)
 
 
 def forget() -> None:

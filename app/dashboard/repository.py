@@ -161,31 +161,6 @@ async def day_flows(
     return (await session.execute(statement)).all()
 
 
-_CELL_FLOWS = """
-SELECT date_trunc('day', as_of, 'UTC') AS day, sum(delta) AS net
-  FROM (SELECT as_of, 1 AS delta FROM classification_changes
-         WHERE to_tier = :tier AND to_stage = :stage AND as_of > :since
-        UNION ALL
-        SELECT as_of, -1 FROM classification_changes
-         WHERE from_tier = :tier AND from_stage = :stage AND as_of > :since) moves
- GROUP BY 1
-"""
-
-
-async def cell_flows(
-    session: AsyncSession, *, tier: str, stage: str, since: datetime
-) -> Sequence[Row[Any]]:
-    """(day, entries minus exits) of one tier x stage cell since `since`."""
-    params = {"tier": tier, "stage": stage, "since": since}
-    return (await session.execute(text(_CELL_FLOWS), params)).all()
-
-
-async def cell_size(session: AsyncSession, *, tier: str, stage: str) -> int:
-    k = CurrentClassification
-    statement = select(func.count()).where(k.tier == tier, k.stage == stage)
-    return int((await session.execute(statement)).scalar_one())
-
-
 async def changes_page(
     session: AsyncSession,
     *,

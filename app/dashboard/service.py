@@ -587,13 +587,15 @@ async def segment_page(
     next_cursor = encode_cursor(rows[PAGE - 1][0].id) if len(rows) > PAGE else None
     history = None
     if segment is None and tier != "*" and stage != "*":
+        # The size and its history as the segments page draws them (the population's
+        # figures and the moves ledger), not a count and a scan of the cell's moves.
         today = now or datetime.now(UTC)
-        size = await repository.cell_size(session, tier=str(tier), stage=str(stage))
-        net = await repository.cell_flows(
-            session, tier=str(tier), stage=str(stage), since=_history_start(today)
-        )
-        by_day = {r.day: int(r.net) for r in net}
-        series = walk_back(size, by_day, today=today, days=_span(today, list(by_day)))
+        figures = await population(session)
+        current = {(c.tier, c.stage): c.customers for c in figures.overview.cells}
+        size = current.get((str(tier), str(stage)), 0)
+        moves = await flows.since(session, since=_history_start(today), now=today)
+        days = _span(today, [m[0] for m in moves])
+        series = size_history(current, moves, today=today, days=days)[(str(tier), str(stage))]
         history = charts.sparkline(series, width=600, height=120)
     else:
         size = await cache.cached(
