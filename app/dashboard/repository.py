@@ -274,49 +274,57 @@ async def count_members(session: AsyncSession, *, condition: ColumnElement[bool]
 
 
 _DUE = """
-SELECT k.customer_id, k.tier, k.stage, k.tier_score, k.churn_probability, k.revenue,
-       c.external_id, c.name, c.country, contact.last_contact
-  FROM classifications k
-  JOIN customers c ON c.id = k.customer_id
-  CROSS JOIN LATERAL (
-        SELECT max(e.occurred_at) AS last_contact
-          FROM events e
-         WHERE e.customer_id = k.customer_id AND e.type IN ('inquiry', 'interaction')
-           AND e.occurred_at <= :now) contact
- WHERE k.strategy = :strategy
-   AND (contact.last_contact IS NULL OR contact.last_contact < :due_before)
-   AND (CAST(:after_score AS float8) IS NULL
-        OR k.tier_score < :after_score
-        OR (k.tier_score = :after_score AND k.customer_id > :after_id))
- ORDER BY k.tier_score DESC, k.customer_id
- LIMIT :limit
+SELECT s.code AS strategy, d.*
+  FROM unnest(CAST(:codes AS text[]), CAST(:due_before AS timestamptz[])) AS s(code, due_before)
+ CROSS JOIN LATERAL (
+       SELECT k.customer_id, k.tier, k.stage, k.tier_score, k.churn_probability, k.revenue,
+              c.external_id, c.name, c.country, contact.last_contact
+         FROM classifications k
+         JOIN customers c ON c.id = k.customer_id
+        CROSS JOIN LATERAL (
+              SELECT max(e.occurred_at) AS last_contact
+                FROM events e
+               WHERE e.customer_id = k.customer_id AND e.type IN ('inquiry', 'interaction')
+                 AND e.occurred_at <= :now) contact
+        WHERE k.strategy = s.code
+          AND (contact.last_contact IS NULL OR contact.last_contact < s.due_before)
+          AND (CAST(:after_score AS float8) IS NULL
+               OR k.tier_score < :after_score
+               OR (k.tier_score = :after_score AND k.customer_id > :after_id))
+        ORDER BY k.tier_score DESC, k.customer_id
+        LIMIT :limit) d
 """
 
 
 async def due_for_contact(
     session: AsyncSession,
     *,
-    strategy: str,
-    due_before: datetime,
+    strategies: Sequence[tuple[str, datetime]],
     now: datetime,
     after: tuple[float, int] | None,
     limit: int,
-) -> Sequence[Row[Any]]:
-    """Customers of one strategy with no contact since `due_before`, most valuable first.
+) -> dict[str, list[Row[Any]]]:
+    """Per strategy (code, no contact since), its customers due, most valuable first.
 
-    One level, so the LIMIT reaches the scan: it walks (strategy, tier_score DESC,
-    customer_id) and looks up each candidate's latest contact on the events index, so
-    the cost follows the page, not the size of the strategy.
+    One statement for every strategy, and one level inside it, so each LIMIT reaches its
+    scan: it walks (strategy, tier_score DESC, customer_id) and looks up each candidate's
+    latest contact on the events index, so the cost follows the page, not the size of
+    the strategy or the population.
     """
     params = {
-        "strategy": strategy,
-        "due_before": due_before,
+        "codes": [code for code, _ in strategies],
+        "due_before": [due for _, due in strategies],
         "now": now,
         "after_score": after[0] if after else None,
         "after_id": after[1] if after else None,
         "limit": limit + 1,
     }
-    return (await session.execute(text(_DUE), params)).all()
+    found: dict[str, list[Row[Any]]] = {code: [] for code, _ in strategies}
+    for row in (await session.execute(text(_DUE), params)).all():
+        found[row.strategy].append(row)
+    for rows in found.values():  # the outer join keeps no order of its own
+        rows.sort(key=lambda r: (-r.tier_score, r.customer_id))
+    return found
 
 
 # -- one customer ---------------------------------------------------------------------

@@ -787,18 +787,17 @@ async def today_page(
     counts = figures.strategies
     limit = PAGE if strategy is not None else per_group
     after = _decode_score(cursor) if strategy is not None else None
+    catalogue = [s for s in catalogue if counts.get(s.code)]
+    due_by_strategy = await repository.due_for_contact(
+        session,
+        strategies=[(s.code, moment - timedelta(days=s.cadence_days)) for s in catalogue],
+        now=moment,
+        after=after,
+        limit=limit,
+    )
     groups = []
     for s in catalogue:
-        if not counts.get(s.code):
-            continue
-        rows = await repository.due_for_contact(
-            session,
-            strategy=s.code,
-            due_before=moment - timedelta(days=s.cadence_days),
-            now=moment,
-            after=after,
-            limit=limit,
-        )
+        rows = due_by_strategy[s.code]
         label, actions = _label(s, lang)
         due = [
             Due(
