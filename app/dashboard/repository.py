@@ -75,9 +75,14 @@ SELECT tier, stage, segment_geography AS geography, segment_customer_type AS cus
 async def population(session: AsyncSession) -> tuple[Sequence[Row[Any]], int]:
     """The grouped stored classifications, and how many customers there are."""
     # Compiling this one pass to machine code costs more than it saves (a fifth of a
-    # second on a million rows); the setting ends with the request's transaction.
-    await session.execute(text("SET LOCAL jit = off"))
+    # second on a million rows). And the planner, costing index pages as random reads,
+    # prefers the table (380 MB on a million rows) to the index holding every column
+    # the pass reads (120 MB): a quarter less time on a warm cache, far less on a cold.
+    for setting in ("SET LOCAL jit = off", "SET LOCAL enable_seqscan = off"):
+        await session.execute(text(setting))
     groups = (await session.execute(text(_POPULATION))).all()
+    for setting in ("RESET jit", "RESET enable_seqscan"):
+        await session.execute(text(setting))
     customers = (await session.execute(select(func.count()).select_from(Customer))).scalar_one()
     return groups, int(customers)
 
