@@ -109,7 +109,7 @@ async def _current(session: AsyncSession, *, first_day: datetime) -> _Ledger:
 
 
 async def since(
-    session: AsyncSession, *, since: datetime, now: datetime
+    session: AsyncSession, *, since: datetime
 ) -> list[tuple[datetime, str | None, str | None, str, str, int]]:
     """(day, from tier, from stage, to tier, to stage, count) of the changes after `since`,
     as one grouped scan of them counts."""

@@ -323,9 +323,7 @@ async def movements_page(
     moment = now or datetime.now(UTC)
     since = moment - timedelta(days=days)
     moves: dict[tuple[str | None, str | None, str, str], int] = defaultdict(int)
-    for _, from_tier, from_stage, to_tier, to_stage, n in await flows.since(
-        session, since=since, now=moment
-    ):
+    for _, from_tier, from_stage, to_tier, to_stage, n in await flows.since(session, since=since):
         moves[(from_tier, from_stage, to_tier, to_stage)] += n
     counts = [(*key, n) for key, n in moves.items()]
     stages, tiers = _flows(counts)
@@ -429,7 +427,7 @@ async def segments_page(
     current = {(c.tier, c.stage): c.customers for c in overview.cells}
     revenue = {(c.tier, c.stage): Decimal(c.revenue) for c in overview.cells}
     start = _history_start(today)
-    moves = await flows.since(session, since=start, now=today)
+    moves = await flows.since(session, since=start)
     history = size_history(current, moves, today=today, days=_span(today, [f[0] for f in moves]))
     cells = [
         CellSummary(
@@ -593,7 +591,7 @@ async def segment_page(
         figures = await population(session)
         current = {(c.tier, c.stage): c.customers for c in figures.overview.cells}
         size = current.get((str(tier), str(stage)), 0)
-        moves = await flows.since(session, since=_history_start(today), now=today)
+        moves = await flows.since(session, since=_history_start(today))
         days = _span(today, [m[0] for m in moves])
         series = size_history(current, moves, today=today, days=days)[(str(tier), str(stage))]
         history = charts.sparkline(series, width=600, height=120)
