@@ -1,21 +1,29 @@
-"""Population-wide aggregates, kept while the stored classifications stay the same.
+"""Population-wide figures, kept while the stored classifications stay the same.
 
-The overview's split by geography and type, the churn histogram, change flows, the work
-list's strategy sizes and a rule-defined segment's size each read every stored
-classification (or every change of a window); on a million customers that is a second
-of CPU per page view. They change when classifications are written, which always moves
-`max(classifications.updated_at)` (an index lookup, migration 0007), so a result is
-reused while that stamp is unchanged — and for at most `TTL` seconds, which bounds what
-a change that moves no stamp (an erased customer, an edited customer field a rule reads)
-can leave behind. The tier x stage matrix is never cached: it is the segments overview
-itself, read live like `GET /v1/segments/overview`.
+The overview's matrix and splits, the churn histogram, the work list's strategy sizes
+and a rule-defined segment's size each need a pass over every stored classification: on
+a million customers about a second of database time, whatever the indexes. They change
+only when classifications are written, which always moves `max(classifications.updated_at)`
+(an index lookup, migration 0007), so a result is:
+
+- reused while that stamp is unchanged, for at most `TTL` seconds (which bounds what a
+  change that moves no stamp can leave behind: an erased customer, an edited customer
+  field a rule reads);
+- once the stamp has moved (or `TTL` has passed), still shown for up to `STALE_SECONDS`
+  after it was computed while one background pass computes the new figures, so a busy
+  installation (written every few seconds) does not make every view wait for a pass;
+  pages say when their figures were computed;
+- computed while the view waits when there is none, or it is older than that.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -25,9 +33,22 @@ from app.classification.models import CurrentClassification
 
 T = TypeVar("T")
 TTL = 60.0
+STALE_SECONDS = 60.0
 _MAX_ENTRIES = 256
 
-_entries: dict[Hashable, tuple[float, datetime | None, Any]] = {}
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    computed: float  # time.monotonic()
+    computed_at: datetime
+    stamp: datetime | None
+    value: Any
+
+
+_entries: dict[Hashable, Entry] = {}
+_refreshing: dict[Hashable, asyncio.Task[None]] = {}
 
 
 async def stamp(session: AsyncSession) -> datetime | None:
@@ -38,19 +59,64 @@ async def stamp(session: AsyncSession) -> datetime | None:
     return found
 
 
-async def cached(session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
-    """compute()'s result, reused while the classifications' stamp is unchanged."""
-    current = await stamp(session)
-    now = time.monotonic()
-    entry = _entries.get(key)
-    if entry is not None and entry[1] == current and now - entry[0] < TTL:
-        value: T = entry[2]
-        return value
-    value = await compute()
-    if len(_entries) >= _MAX_ENTRIES:
+def _store(key: Hashable, entry: Entry) -> None:
+    if key not in _entries and len(_entries) >= _MAX_ENTRIES:
         _entries.clear()
-    _entries[key] = (now, current, value)
+    _entries[key] = entry
+
+
+async def _compute(
+    session: AsyncSession, key: Hashable, compute: Callable[[AsyncSession], Awaitable[T]]
+) -> Entry:
+    current = await stamp(session)
+    entry = Entry(time.monotonic(), datetime.now(UTC), current, await compute(session))
+    _store(key, entry)
+    return entry
+
+
+async def _refresh(
+    session: AsyncSession, key: Hashable, compute: Callable[[AsyncSession], Awaitable[Any]]
+) -> None:
+    # Its own session on the same engine: the request's ends with the response.
+    engine = session.bind
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as own:
+            await _compute(own, key, compute)
+    except Exception:  # the next view computes it while waiting; nothing is lost
+        log.exception("refreshing dashboard figures %r failed", key)
+    finally:
+        _refreshing.pop(key, None)
+
+
+async def entry(
+    session: AsyncSession, key: Hashable, compute: Callable[[AsyncSession], Awaitable[Any]]
+) -> Entry:
+    """compute(session)'s result with when it was computed (see the module's docstring)."""
+    current = await stamp(session)
+    found = _entries.get(key)
+    if found is None:
+        return await _compute(session, key, compute)
+    age = time.monotonic() - found.computed
+    if found.stamp == current and age < TTL:
+        return found
+    if age < STALE_SECONDS and session.bind is not None:
+        if key not in _refreshing:
+            _refreshing[key] = asyncio.create_task(_refresh(session, key, compute))
+        return found
+    return await _compute(session, key, compute)
+
+
+async def cached(
+    session: AsyncSession, key: Hashable, compute: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    value: T = (await entry(session, key, compute)).value
     return value
+
+
+async def settled() -> None:
+    """Once every background pass running now has finished."""
+    while _refreshing:
+        await asyncio.gather(*_refreshing.values(), return_exceptions=True)
 
 
 def forget() -> None:

@@ -259,11 +259,17 @@ async def today(
     cursor: Cursor = None,
 ) -> Response:
     async def build(viewer: Viewer) -> Response:
-        groups = await service.today_page(
+        data = await service.today_page(
             session, lang=page_language(request), strategy=strategy, cursor=cursor
         )
         return render(
-            request, "today.html", viewer=viewer, groups=groups, strategy=strategy, page="today"
+            request,
+            "today.html",
+            viewer=viewer,
+            groups=data.groups,
+            computed_at=data.computed_at,
+            strategy=strategy,
+            page="today",
         )
 
     return await _page(request, session, build)

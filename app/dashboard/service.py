@@ -29,13 +29,13 @@ from app.classification.service import classify_customers
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.problems import Invalid, NotFound, field_error
 from app.customers.models import Customer
-from app.dashboard import cache, charts, repository
+from app.dashboard import cache, charts, flows, repository
 from app.events.models import Event
 from app.policies.schemas import STAGES, TIERS, Strategy
 from app.policies.service import current_policy
 from app.segments import service as segments
 from app.segments.rules import compile_rule
-from app.segments.schemas import Overview, SegmentRead
+from app.segments.schemas import Cell, Overview, SegmentRead
 
 WINDOWS = (7, 30, 90)
 HISTORY_DAYS = 90
@@ -82,22 +82,96 @@ class OverviewPage:
     customer_type: Split
     histogram: charts.Histogram
     horizon_days: int
+    computed_at: datetime
 
 
-def _split(rows: Sequence[Any], attribute: str, known: Sequence[str | None]) -> Split:
-    customers: dict[tuple[str | None, str], int] = {}
-    revenue: dict[tuple[str | None, str], Decimal] = {}
-    for row in rows:
-        key = (getattr(row, attribute), row.tier)
-        customers[key] = int(row.customers)
-        revenue[key] = Decimal(row.revenue)
-    seen = {g for g, _ in customers}
+@dataclass(frozen=True, slots=True)
+class Population:
+    """Every population-wide figure, from one pass over the stored classifications."""
+
+    overview: Overview
+    geography: Split
+    customer_type: Split
+    bins: list[int]
+    strategies: dict[str, int]
+    computed_at: datetime
+
+
+def _split(
+    totals: dict[tuple[str | None, str], tuple[int, Decimal]], known: Sequence[str | None]
+) -> Split:
+    seen = {g for g, _ in totals}
     groups = [g for g in known if g in seen] + sorted(g for g in seen if g not in known and g)
-    return Split(groups=groups, customers=customers, revenue=revenue)
+    return Split(
+        groups=groups,
+        customers={k: n for k, (n, _) in totals.items()},
+        revenue={k: r for k, (_, r) in totals.items()},
+    )
+
+
+def _add(
+    totals: dict[Any, tuple[int, Decimal]], key: Any, customers: int, revenue: Decimal
+) -> None:
+    n, r = totals.get(key, (0, Decimal(0)))
+    totals[key] = (n + customers, r + revenue)
+
+
+async def _population(session: AsyncSession) -> Population:
+    currency = (await current_policy(session)).document.base_currency
+    groups, total_customers = await repository.population(session)
+    cells: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    geography: dict[tuple[str | None, str], tuple[int, Decimal]] = {}
+    customer_type: dict[tuple[str | None, str], tuple[int, Decimal]] = {}
+    bins = [0] * repository.HISTOGRAM_BINS
+    strategies: dict[str, int] = defaultdict(int)
+    as_of: datetime | None = None
+    version: int | None = None
+    for g in groups:
+        n, revenue = int(g.customers), Decimal(g.revenue)
+        _add(cells, (g.tier, g.stage), n, revenue)
+        _add(geography, (g.geography, g.tier), n, revenue)
+        _add(customer_type, (g.customer_type, g.tier), n, revenue)
+        if g.bin is not None and 1 <= g.bin <= len(bins):
+            bins[g.bin - 1] += n
+        strategies[g.strategy] += n
+        as_of = g.as_of if as_of is None or g.as_of > as_of else as_of
+        version = g.policy_version if version is None else max(version, g.policy_version)
+    # The same figures, rounded the same way, as GET /v1/segments/overview.
+    overview_cells = [
+        Cell(tier=t, stage=st, customers=n, revenue=str(r.quantize(segments.CENTS)))
+        for (t, st), (n, r) in sorted(cells.items())
+    ]
+    classified = sum(c.customers for c in overview_cells)
+    overview = Overview(
+        currency=currency,
+        classified=classified,
+        unclassified=max(total_customers - classified, 0),
+        revenue=str(
+            sum((Decimal(c.revenue) for c in overview_cells), Decimal(0)).quantize(segments.CENTS)
+        ),
+        as_of=as_of,
+        policy_version=version,
+        cells=overview_cells,
+        tiers={t: sum(c.customers for c in overview_cells if c.tier == t) for t in TIERS},
+        stages={st: sum(c.customers for c in overview_cells if c.stage == st) for st in STAGES},
+    )
+    return Population(
+        overview=overview,
+        geography=_split(geography, GEOGRAPHIES),
+        customer_type=_split(customer_type, CUSTOMER_TYPES),
+        bins=bins,
+        strategies=dict(strategies),
+        computed_at=datetime.now(UTC),
+    )
+
+
+async def population(session: AsyncSession) -> Population:
+    return await cache.cached(session, "population", _population)
 
 
 async def overview_page(session: AsyncSession) -> OverviewPage:
-    overview = await segments.overview(session)
+    figures = await population(session)
+    overview = figures.overview
     found = {(c.tier, c.stage): c for c in overview.cells}
     largest = max((c.customers for c in overview.cells), default=0)
     rows = []
@@ -116,23 +190,15 @@ async def overview_page(session: AsyncSession) -> OverviewPage:
                 )
             )
         rows.append(row)
-    breakdowns = await cache.cached(session, "breakdowns", lambda: repository.breakdowns(session))
-    # grouping() sets a bit for every grouped-away expression: 0b011 keeps geography
-    # (bit 2 clear), 0b101 keeps customer_type, 0b110 keeps the churn bin.
-    by_geography = [r for r in breakdowns if r.set_id == 0b011]
-    by_type = [r for r in breakdowns if r.set_id == 0b101]
-    bins = [0] * repository.HISTOGRAM_BINS
-    for r in breakdowns:
-        if r.set_id == 0b110 and r.bin is not None and 1 <= r.bin <= len(bins):
-            bins[r.bin - 1] = int(r.customers)
     policy = await current_policy(session)
     return OverviewPage(
         overview=overview,
         rows=rows,
-        geography=_split(by_geography, "geography", GEOGRAPHIES),
-        customer_type=_split(by_type, "customer_type", CUSTOMER_TYPES),
-        histogram=charts.histogram(bins),
+        geography=figures.geography,
+        customer_type=figures.customer_type,
+        histogram=charts.histogram(figures.bins),
         horizon_days=policy.document.horizon_days,
+        computed_at=figures.computed_at,
     )
 
 
@@ -254,11 +320,13 @@ async def movements_page(
 ) -> MovementsPage:
     if days not in WINDOWS:
         raise Invalid("Unknown window", errors=[field_error(["days"], "must be 7, 30 or 90")])
-    since = (now or datetime.now(UTC)) - timedelta(days=days)
-    flows = await cache.cached(
-        session, ("moves", days), lambda: repository.move_counts(session, since=since)
-    )
-    stages, tiers = _flows(flows)
+    moment = now or datetime.now(UTC)
+    since = moment - timedelta(days=days)
+    moves: dict[tuple[str | None, str | None, str, str], int] = defaultdict(int)
+    for _, from_tier, from_stage, to_tier, to_stage, n in await flows.since(session, since=since):
+        moves[(from_tier, from_stage, to_tier, to_stage)] += n
+    counts = [(*key, n) for key, n in moves.items()]
+    stages, tiers = _flows(counts)
     rows = await repository.changes_page(
         session,
         since=since,
@@ -287,7 +355,7 @@ async def movements_page(
         tier_rows=charts.stacked_rows(tiers, categories=TIERS),
         stage_moves=sum(n for (o, _), n in stages.items() if o),
         tier_moves=sum(n for (o, _), n in tiers.items() if o),
-        first_classified=sum(int(r[4]) for r in flows if r[0] is None),
+        first_classified=sum(n for (from_tier, *_), n in moves.items() if from_tier is None),
         items=items,
         next_cursor=next_cursor,
     )
@@ -347,20 +415,20 @@ class SegmentsPage:
     cells: list[CellSummary]
     custom: list[SegmentRead]
     next_cursor: str | None
+    computed_at: datetime
 
 
 async def segments_page(
     session: AsyncSession, *, cursor: str | None, now: datetime | None = None
 ) -> SegmentsPage:
     today = now or datetime.now(UTC)
-    overview = await segments.overview(session)
+    figures = await population(session)
+    overview = figures.overview
     current = {(c.tier, c.stage): c.customers for c in overview.cells}
     revenue = {(c.tier, c.stage): Decimal(c.revenue) for c in overview.cells}
     start = _history_start(today)
-    flows = await cache.cached(
-        session, ("flows", start), lambda: repository.change_flows(session, since=start)
-    )
-    history = size_history(current, flows, today=today, days=_span(today, [f[0] for f in flows]))
+    moves = await flows.since(session, since=start)
+    history = size_history(current, moves, today=today, days=_span(today, [f[0] for f in moves]))
     cells = [
         CellSummary(
             key=f"{t}.{s}",
@@ -374,7 +442,12 @@ async def segments_page(
         for s in STAGES
     ]
     custom = await segments.list_segments(session, cursor=cursor, limit=PAGE)
-    return SegmentsPage(cells=cells, custom=custom.items, next_cursor=custom.next_cursor)
+    return SegmentsPage(
+        cells=cells,
+        custom=custom.items,
+        next_cursor=custom.next_cursor,
+        computed_at=figures.computed_at,
+    )
 
 
 def _span(today: datetime, days: Sequence[datetime]) -> int:
@@ -512,19 +585,21 @@ async def segment_page(
     next_cursor = encode_cursor(rows[PAGE - 1][0].id) if len(rows) > PAGE else None
     history = None
     if segment is None and tier != "*" and stage != "*":
+        # The size and its history as the segments page draws them (the population's
+        # figures and the moves ledger), not a count and a scan of the cell's moves.
         today = now or datetime.now(UTC)
-        size = await repository.cell_size(session, tier=str(tier), stage=str(stage))
-        net = await repository.cell_flows(
-            session, tier=str(tier), stage=str(stage), since=_history_start(today)
-        )
-        by_day = {r.day: int(r.net) for r in net}
-        series = walk_back(size, by_day, today=today, days=_span(today, list(by_day)))
+        figures = await population(session)
+        current = {(c.tier, c.stage): c.customers for c in figures.overview.cells}
+        size = current.get((str(tier), str(stage)), 0)
+        moves = await flows.since(session, since=_history_start(today))
+        days = _span(today, [m[0] for m in moves])
+        series = size_history(current, moves, today=today, days=days)[(str(tier), str(stage))]
         history = charts.sparkline(series, width=600, height=120)
     else:
         size = await cache.cached(
             session,
             ("size", key, segment.updated_at if segment else None),
-            lambda: repository.count_members(session, condition=condition),
+            lambda own: repository.count_members(own, condition=condition),
         )
     return SegmentPage(
         key=key,
@@ -680,6 +755,12 @@ def _decode_score(cursor: str | None) -> tuple[float, int] | None:
     raise Invalid("The cursor is not valid", errors=[field_error(["cursor"], "not a valid cursor")])
 
 
+@dataclass(frozen=True, slots=True)
+class TodayPage:
+    groups: list[WorkGroup]
+    computed_at: datetime  # of the strategies' sizes
+
+
 async def today_page(
     session: AsyncSession,
     *,
@@ -688,7 +769,7 @@ async def today_page(
     cursor: str | None = None,
     per_group: int = 5,
     now: datetime | None = None,
-) -> list[WorkGroup]:
+) -> TodayPage:
     """Strategies by priority, each with its customers due for contact.
 
     With `strategy`, only that one, a full page of it (and a cursor for the next).
@@ -700,21 +781,21 @@ async def today_page(
         catalogue = [s for s in catalogue if s.code == strategy]
         if not catalogue:
             raise NotFound(f"No strategy '{strategy}'")
-    counts = await cache.cached(session, "strategies", lambda: repository.strategy_counts(session))
+    figures = await population(session)
+    counts = figures.strategies
     limit = PAGE if strategy is not None else per_group
     after = _decode_score(cursor) if strategy is not None else None
+    catalogue = [s for s in catalogue if counts.get(s.code)]
+    due_by_strategy = await repository.due_for_contact(
+        session,
+        strategies=[(s.code, moment - timedelta(days=s.cadence_days)) for s in catalogue],
+        now=moment,
+        after=after,
+        limit=limit,
+    )
     groups = []
     for s in catalogue:
-        if not counts.get(s.code):
-            continue
-        rows = await repository.due_for_contact(
-            session,
-            strategy=s.code,
-            due_before=moment - timedelta(days=s.cadence_days),
-            now=moment,
-            after=after,
-            limit=limit,
-        )
+        rows = due_by_strategy[s.code]
         label, actions = _label(s, lang)
         due = [
             Due(
@@ -745,4 +826,4 @@ async def today_page(
                 else None,
             )
         )
-    return groups
+    return TodayPage(groups=groups, computed_at=figures.computed_at)

@@ -69,6 +69,10 @@ def moment(value: datetime | None) -> str:
     return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def instant(value: datetime | None) -> str:
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def day(value: datetime | None) -> str:
     return "—" if value is None else value.strftime("%Y-%m-%d")
 
@@ -80,7 +84,9 @@ _environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_environment.filters.update(number=number, money=money, percent=percent, moment=moment, day=day)
+_environment.filters.update(
+    number=number, money=money, percent=percent, moment=moment, instant=instant, day=day
+)
 _environment.globals.update(static_version=STATIC_VERSION, tiers=TIERS, stages=STAGES)
 
 

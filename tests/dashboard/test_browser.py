@@ -187,6 +187,22 @@ async def test_a_person_signs_in_and_walks_through_every_page(
         d.get(f"{service}/dashboard?lang=en")
         assert d.find_element(By.ID, "matrix").is_displayed()
         d.save_screenshot(str(shots / "overview-phone.png"))
+        # Every page fits the phone's width: wide tables scroll inside their card, the
+        # page itself never scrolls sideways.
+        for name, path in (
+            ("overview", "/dashboard"),
+            ("movements", "/dashboard/movements?days=90&first=true"),
+            ("segments", "/dashboard/segments"),
+            ("segment", f"/dashboard/segments/{biggest['tier']}.{biggest['stage']}"),
+            ("customer", target.split(service, 1)[-1]),
+            ("today", "/dashboard/today"),
+        ):
+            d.get(f"{service}{path}")
+            overflow = d.execute_script(
+                "return document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, (name, overflow)
+            d.save_screenshot(str(shots / f"{name}-phone.png"))
         d.set_window_size(1280, 900)
 
         # Signing out leads back to the form.
