@@ -9,10 +9,11 @@ only when classifications are written, which always moves `max(classifications.u
 - reused while that stamp is unchanged, for at most `TTL` seconds (which bounds what a
   change that moves no stamp can leave behind: an erased customer, an edited customer
   field a rule reads);
-- once the stamp has moved (or `TTL` has passed), still shown for up to `STALE_SECONDS`
-  after it was computed while one background pass computes the new figures, so a busy
-  installation (written every few seconds) does not make every view wait for a pass;
-  pages say when their figures were computed;
+- once the stamp has moved (or `TTL` has passed), and only if its pass took longer than
+  `SLOW_PASS_SECONDS`, still shown for up to `STALE_SECONDS` after it was computed while
+  one background pass computes the new figures, so a busy large installation (written
+  every few seconds) does not make every view wait for a pass; pages say when their
+  figures were computed. Where a pass is quick, the view waits for it and is current;
 - computed while the view waits when there is none, or it is older than that.
 """
 
@@ -34,6 +35,8 @@ from app.classification.models import CurrentClassification
 T = TypeVar("T")
 TTL = 60.0
 STALE_SECONDS = 60.0
+# Below this, a pass costs the view less than showing figures that no longer hold.
+SLOW_PASS_SECONDS = 0.25
 _MAX_ENTRIES = 256
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Entry:
     computed: float  # time.monotonic()
+    took: float  # seconds the pass took
     computed_at: datetime
     stamp: datetime | None
     value: Any
@@ -69,7 +73,10 @@ async def _compute(
     session: AsyncSession, key: Hashable, compute: Callable[[AsyncSession], Awaitable[T]]
 ) -> Entry:
     current = await stamp(session)
-    entry = Entry(time.monotonic(), datetime.now(UTC), current, await compute(session))
+    started = time.monotonic()
+    value = await compute(session)
+    finished = time.monotonic()
+    entry = Entry(finished, finished - started, datetime.now(UTC), current, value)
     _store(key, entry)
     return entry
 
@@ -99,7 +106,8 @@ async def entry(
     age = time.monotonic() - found.computed
     if found.stamp == current and age < TTL:
         return found
-    if age < STALE_SECONDS and session.bind is not None:
+    slow = found.took >= SLOW_PASS_SECONDS
+    if slow and age < STALE_SECONDS and session.bind is not None:
         if key not in _refreshing:
             _refreshing[key] = asyncio.create_task(_refresh(session, key, compute))
         return found
