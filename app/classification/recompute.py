@@ -215,7 +215,7 @@ async def _write(
     for _ in range(5):
         await conn.execute("SAVEPOINT recompute_write")
         try:
-            changed = await store.merge(conn, as_of=as_of, version=version)
+            changed = await store.merge(conn, rows, as_of=as_of, version=version)
         except asyncpg.ForeignKeyViolationError:
             await conn.execute("ROLLBACK TO SAVEPOINT recompute_write")
             await store.drop_erased(conn)
