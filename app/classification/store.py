@@ -85,7 +85,13 @@ changed AS (
            (customer_id, as_of, policy_version, from_tier, to_tier, from_stage, to_stage)
     SELECT r.customer_id, $1, $2, old.tier, r.tier, old.stage, r.stage
       FROM staged r
-      LEFT JOIN classifications old ON old.customer_id = r.customer_id
+      LEFT JOIN (
+        -- Only the stored rows of the batch's id span: read through the primary key,
+        -- not by a scan of every stored classification once per batch.
+        SELECT customer_id, as_of, tier, stage FROM classifications
+         WHERE customer_id >= (SELECT min(customer_id) FROM recompute_rows)
+           AND customer_id <= (SELECT max(customer_id) FROM recompute_rows)
+      ) old ON old.customer_id = r.customer_id
      WHERE old.customer_id IS NULL
         OR (old.as_of <= $1 AND (old.tier <> r.tier OR old.stage <> r.stage))
     RETURNING from_tier, to_tier, from_stage, to_stage
