@@ -151,6 +151,7 @@ async def recompute(
     as_of: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
     workers: int = WORKERS,
+    chunk: int = CHUNK,
 ) -> RecomputeSummary:
     """Classify every customer as of `as_of`, committing after each range.
 
@@ -159,7 +160,7 @@ async def recompute(
     the second core busy while one waits for the other, or for this process.
     """
     started = time.perf_counter()
-    the_plan = await plan(session, as_of=as_of)
+    the_plan = await plan(session, as_of=as_of, chunk=chunk)
     await session.commit()
     span = the_plan.ranges[-1][1] - the_plan.ranges[0][0] if the_plan.ranges else 0
     pending = deque(the_plan.ranges)
