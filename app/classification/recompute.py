@@ -180,10 +180,15 @@ async def recompute(
         for _ in range(min(workers, len(the_plan.ranges)) - 1)
         if session.bind is not None
     ]
+    tasks = [asyncio.ensure_future(work(worker)) for worker in (session, *extra)]
     try:
-        async with asyncio.TaskGroup() as group:
-            for worker in (session, *extra):
-                group.create_task(work(worker))
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # The first failure is the caller's, as it is: the other ranges stop with it.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     finally:
         for worker in extra:
             await worker.close()

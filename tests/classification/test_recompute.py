@@ -301,3 +301,27 @@ def test_order_day_gaps_follow_distinct_days() -> None:
         ids, np.array([10, 10, 10]), np.array([1, 9, 10])
     )
     assert (count[1], longest[1], last[1]) == (3, 8.0, 1.0)
+
+
+async def test_a_failing_range_fails_the_run_with_its_own_error(
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("a", "b", "c", "d"):
+        await _orders(client, writer, name, [5, 20])
+    read = range_histories.read_range
+    first = await _count(session, "SELECT min(id) FROM customers")
+    await session.commit()
+
+    async def fail_past_the_first(*args: Any, **kwargs: Any) -> range_histories.RangeBatch:
+        if kwargs["after"] >= first:
+            raise RuntimeError("disk on fire")
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(range_histories, "read_range", fail_past_the_first)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        await recompute.recompute(session, as_of=T, chunk=1, workers=2)
+    await session.rollback()
+    assert await _count(session, "SELECT count(*) FROM classifications") <= 1
