@@ -10,21 +10,18 @@ A stored fit of another engine version is refitted, not reused.
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.classification import fit_limits, repository
+from app.classification import fit_limits, fit_sample, repository
 from app.classification.engine import PopulationModel, fit_model
 from app.classification.engine.types import EnginePolicy
 from app.classification.engine.validation import history_days, training_window
+from app.core.db import raw_connection
 from app.core.observability import log
-
-# The optimiser needs a representative sample, not every customer.
-SAMPLE_TARGET = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,22 +132,25 @@ async def _fit_and_store(
 async def fit(
     session: AsyncSession, *, policy: EnginePolicy, cutoff: datetime, horizon_days: int
 ) -> PopulationModel:
-    """Fit on data at or before `cutoff` only: the population as of the cut-off, and the
-    cohort as of the start of the newest window that the history allows."""
-    stride = max(1, math.ceil(await repository.customer_count(session) / SAMPLE_TARGET))
-    current = await repository.population(session, as_of=cutoff, stride=stride)
-    window = training_window(history_days(current.histories), float(horizon_days))
+    """Fit on data at or before `cutoff` only: a fixed sample of the population as of
+    the cut-off (`fit_sample`), and the same customers as of the start of the newest
+    window that the history allows, with what they did up to the cut-off."""
+    conn = await raw_connection(session)
+    if conn.is_in_transaction():
+        # Compiling the plans costs more than it saves on reads of this size.
+        await conn.execute("SET LOCAL jit = off")
+    ids = await fit_sample.sample_ids(conn, as_of=cutoff, size=fit_sample.SAMPLE_SIZE)
+    current_ids, current = await fit_sample.histories(conn, ids=ids, as_of=cutoff)
+    window = training_window(history_days(current), float(horizon_days))
     start = cutoff - timedelta(days=window)
-    train = await repository.population(session, as_of=start, stride=stride)
-    outcomes = await repository.outcomes(
-        session, ids=[c.id for c in train.customers], start=start, end=cutoff, stride=stride
-    )
+    train_ids, train = await fit_sample.histories(conn, ids=current_ids, as_of=start)
+    outcomes = await fit_sample.outcomes(conn, ids=train_ids, start=start, end=cutoff)
     # The optimiser is CPU-bound; a thread keeps the event loop answering meanwhile.
     return await asyncio.to_thread(
         fit_model,
-        train.histories,
+        train,
         outcomes,
-        current.histories,
+        current,
         horizon_days=float(horizon_days),
         policy=policy,
         window_days=window,

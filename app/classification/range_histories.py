@@ -78,6 +78,13 @@ _RANGE = {
     "customers": "c.id > $2 AND c.id <= $3",
 }
 _IDS = {"events": "customer_id = ANY($2::bigint[])", "customers": "c.id = ANY($2::bigint[])"}
+# The same ids, but only those customers that existed at T: created by then, or with an
+# event by then (what the population at T is made of).
+_EXISTING = {
+    "events": _IDS["events"],
+    "customers": f"{_IDS['customers']}"
+    " AND (c.created_at <= $1::timestamptz OR a.first_event_at IS NOT NULL)",
+}
 
 _INT_COLUMNS = (
     "orders",
@@ -147,14 +154,21 @@ async def read_ids(conn: asyncpg.Connection, *, ids: Sequence[int], as_of: datet
     return await _read(conn, _IDS, as_of, sorted(set(ids)))
 
 
+async def read_existing(
+    conn: asyncpg.Connection, *, ids: Sequence[int], as_of: datetime
+) -> RangeBatch:
+    """Those of these customers that existed at T, as of T (a population sample)."""
+    return await _read(conn, _EXISTING, as_of, sorted(set(ids)))
+
+
 async def _read(conn: asyncpg.Connection, where: dict[str, str], *args: Any) -> RangeBatch:
     await conn.execute(_TABLE)
     await conn.execute("TRUNCATE recompute_hist")
     # Compiling these statements costs more than it saves on a range.
     await conn.execute("SET LOCAL jit = off")
     await conn.execute(_FILL.format(**where), *args)
-    days = _rows(await _copy_out(conn, _order_days_query(where, *args)), _DAY_ROW)
-    numbers = _rows(await _copy_out(conn, _READ_NUMBERS), _NUMBER_ROW)
+    days = copy_rows(await copy_out(conn, _order_days_query(where, *args)), _DAY_ROW)
+    numbers = copy_rows(await copy_out(conn, _READ_NUMBERS), _NUMBER_ROW)
     if numbers.shape[0] == 0:
         return _empty()
     profiles_row = await conn.fetchrow(_READ_PROFILES)
@@ -192,17 +206,18 @@ def _histories(ints: dict[str, IntArray], floats: dict[str, FloatArray]) -> Hist
     return Histories(**columns)
 
 
-async def _copy_out(conn: asyncpg.Connection, query: str) -> bytes:
+async def copy_out(conn: asyncpg.Connection, query: str, *args: Any) -> bytes:
+    """A query's result as binary COPY data (asyncpg writes the arguments in)."""
     chunks: list[bytes] = []
 
     async def keep(chunk: bytes) -> None:
         chunks.append(chunk)
 
-    await conn.copy_from_query(query, output=keep, format="binary")
+    await conn.copy_from_query(query, *args, output=keep, format="binary")
     return b"".join(chunks)
 
 
-def _rows(data: bytes, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+def copy_rows(data: bytes, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
     """The tuples of a binary COPY whose every field is fixed-width and not null."""
     return np.frombuffer(data[_COPY_HEADER:-_COPY_TRAILER], dtype=dtype)
 

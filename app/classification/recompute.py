@@ -15,7 +15,9 @@ and logged by internal id: one such customer never costs the rest of the run.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +36,8 @@ from app.core.observability import log
 from app.policies.service import ActivePolicy, current_policy, policy_version
 
 CHUNK = 50_000
+# Ranges classified at once by `recompute`, each on its own connection.
+WORKERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,30 +150,56 @@ async def recompute(
     *,
     as_of: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = WORKERS,
+    chunk: int = CHUNK,
 ) -> RecomputeSummary:
-    """Classify every customer as of `as_of`, committing after each range."""
+    """Classify every customer as of `as_of`, committing after each range.
+
+    Ranges run on `workers` connections at once (this session's and more of its
+    engine's): the reading and writing are PostgreSQL's work, and a second backend keeps
+    the second core busy while one waits for the other, or for this process.
+    """
     started = time.perf_counter()
-    the_plan = await plan(session, as_of=as_of)
+    the_plan = await plan(session, as_of=as_of, chunk=chunk)
     await session.commit()
     span = the_plan.ranges[-1][1] - the_plan.ranges[0][0] if the_plan.ranges else 0
-    customers = tier_changed = stage_changed = skipped = 0
-    for after, upto in the_plan.ranges:
-        result = await run_range(session, the_plan, after=after, upto=upto)
-        await session.commit()
-        customers += result.customers
-        tier_changed += result.tier_changed
-        stage_changed += result.stage_changed
-        skipped += result.skipped
-        if progress is not None:
-            progress(upto - after, span)
+    pending = deque(the_plan.ranges)
+    results: list[ChunkResult] = []
+
+    async def work(worker: AsyncSession) -> None:
+        while pending:
+            after, upto = pending.popleft()
+            result = await run_range(worker, the_plan, after=after, upto=upto)
+            await worker.commit()
+            results.append(result)
+            if progress is not None:
+                progress(upto - after, span)
+
+    extra = [
+        AsyncSession(bind=session.bind, expire_on_commit=False)
+        for _ in range(min(workers, len(the_plan.ranges)) - 1)
+        if session.bind is not None
+    ]
+    tasks = [asyncio.ensure_future(work(worker)) for worker in (session, *extra)]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # The first failure is the caller's, as it is: the other ranges stop with it.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    finally:
+        for worker in extra:
+            await worker.close()
     return RecomputeSummary(
-        customers=customers,
+        customers=sum(r.customers for r in results),
         seconds=time.perf_counter() - started,
-        tier_changed=tier_changed,
-        stage_changed=stage_changed,
+        tier_changed=sum(r.tier_changed for r in results),
+        stage_changed=sum(r.stage_changed for r in results),
         policy_version=the_plan.policy_version,
         as_of=the_plan.as_of,
-        skipped=skipped,
+        skipped=sum(r.skipped for r in results),
     )
 
 
@@ -215,7 +245,7 @@ async def _write(
     for _ in range(5):
         await conn.execute("SAVEPOINT recompute_write")
         try:
-            changed = await store.merge(conn, as_of=as_of, version=version)
+            changed = await store.merge(conn, rows, as_of=as_of, version=version)
         except asyncpg.ForeignKeyViolationError:
             await conn.execute("ROLLBACK TO SAVEPOINT recompute_write")
             await store.drop_erased(conn)

@@ -18,8 +18,7 @@ import numpy as np
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.classification.aggregates_sql import age_days, event_aggregates
-from app.classification.engine.types import Histories, Outcomes, Profile
+from app.classification.engine.types import Histories, Profile
 from app.core.db import is_replica, raw_connection
 from app.policies.repository import POLICY_LOCK
 
@@ -114,102 +113,6 @@ _SNAPSHOT_FIELDS = (
 
 _BY_EXTERNAL_IDS = "c.external_id = ANY($2::text[])"
 _BY_ID_RANGE = "c.id > $2 AND c.id <= $3"
-
-# A population sample: every k-th customer by internal id ($2 = k), the same sample
-# every time, of the customers that existed at T ($1: created by then, or with an event
-# by then). The same columns as `_HISTORY_SQL`, but grouped over the sampled events in
-# one pass each (aggregates, then order days) instead of one index probe per customer:
-# the fit reads a large share of the population, where a scan and a hash beat probes.
-_POPULATION_SQL = """
-SELECT id, external_id, country, customer_type, role, industry, company_size,
-       orders, revenue, refunds, margin, first_order_at, last_order_at, first_seen_at,
-       order_days, refund_count, inquiries, interactions, recent_contacts, feedback_count,
-       negative_feedback,
-       {first_order_age}, {last_order_age}, {last_activity_age}, {tenure},
-       revenue::float8, refunds::float8, coalesce(margin::float8, 'NaN'),
-       coalesce(max_gap, 'NaN'), coalesce(last_gap, 'NaN'), coalesce(rating_mean, 'NaN')
-  FROM (
-SELECT c.id, c.external_id, c.country, c.customer_type, c.role, c.industry, c.company_size,
-       least(c.created_at, a.first_event_at) AS first_seen_at,
-       coalesce(a.orders, 0) AS orders, coalesce(g.order_days, 0) AS order_days,
-       a.first_order_at, a.last_order_at, a.last_event_at,
-       coalesce(a.revenue, 0) AS revenue, coalesce(a.refunds, 0) AS refunds,
-       coalesce(a.refund_count, 0) AS refund_count, a.margin,
-       g.max_gap, g.last_gap,
-       coalesce(a.inquiries, 0) AS inquiries, coalesce(a.interactions, 0) AS interactions,
-       coalesce(a.recent_contacts, 0) AS recent_contacts,
-       coalesce(a.feedback_count, 0) AS feedback_count, a.rating_mean,
-       coalesce(a.negative_feedback, 0) AS negative_feedback
-  FROM customers c
-  LEFT JOIN ({aggregates}
-  ) a ON a.customer_id = c.id
-  LEFT JOIN (
-    -- Gaps between distinct UTC order days: the customer's own purchase rhythm. The
-    -- first day has no gap (NULL), so one day gives NULL gaps, as a single order does.
-    SELECT customer_id, count(*) AS order_days, max(gap)::float8 AS max_gap,
-           (array_agg(gap ORDER BY d DESC))[1]::float8 AS last_gap
-      FROM (SELECT customer_id, d, d - lag(d) OVER (PARTITION BY customer_id ORDER BY d) AS gap
-              FROM (SELECT DISTINCT customer_id, (occurred_at AT TIME ZONE 'UTC')::date AS d
-                      FROM events
-                     WHERE customer_id % $2 = 0 AND occurred_at <= $1::timestamptz
-                       AND type = 'order') days) gaps
-     GROUP BY customer_id
-  ) g ON g.customer_id = c.id
- WHERE c.id % $2 = 0 AND (c.created_at <= $1::timestamptz OR a.first_event_at IS NOT NULL)
-  ) sample
- ORDER BY id
-"""
-
-
-_POPULATION_SQL = _POPULATION_SQL.format(
-    aggregates=event_aggregates("customer_id % $2 = 0"),
-    first_order_age=age_days("first_order_at"),
-    last_order_age=age_days("last_order_at"),
-    last_activity_age=age_days("last_event_at"),
-    tenure=age_days("first_seen_at"),
-)
-# The columns of `_POPULATION_SQL`, by position: what `CustomerHistory` holds, then the
-# engine's arrays.
-_PROFILE_AT = slice(2, 7)
-_CUSTOMER_AT = (0, 1, *range(7, 14))
-_POPULATION_INTS = (
-    (14, "order_days"),
-    (15, "refund_count"),
-    (16, "inquiries"),
-    (17, "interactions"),
-    (18, "recent_contacts"),
-    (19, "feedback_count"),
-    (20, "negative_feedback"),
-    (7, "orders"),
-)
-_POPULATION_FLOATS = (
-    (21, "first_order_age"),
-    (22, "last_order_age"),
-    (23, "last_activity_age"),
-    (24, "tenure"),
-    (25, "revenue"),
-    (26, "refunds"),
-    (27, "margin"),
-    (28, "max_gap"),
-    (29, "last_gap"),
-    (30, "rating_mean"),
-)
-
-# One row of arrays, ordered by customer id.
-_OUTCOMES_SQL = """
-SELECT array_agg(customer_id ORDER BY customer_id) AS ids,
-       array_agg(orders ORDER BY customer_id) AS orders,
-       array_agg(revenue ORDER BY customer_id) AS revenue
-  FROM (
-    SELECT customer_id,
-           count(*) FILTER (WHERE type = 'order') AS orders,
-           (coalesce(sum(amount_base) FILTER (WHERE type = 'order'), 0)
-            - coalesce(sum(amount_base) FILTER (WHERE type = 'refund'), 0))::float8 AS revenue
-      FROM events
-     WHERE occurred_at > $1 AND occurred_at <= $2 AND customer_id % $3 = 0
-     GROUP BY customer_id
-  ) per_customer
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,64 +349,6 @@ async def id_bounds(session: AsyncSession) -> tuple[int, int]:
     )
     assert row is not None
     return int(row["lo"]), int(row["hi"])
-
-
-async def population(session: AsyncSession, *, as_of: datetime, stride: int) -> HistoryBatch:
-    """Histories of a fixed 1-in-`stride` sample of the customers that existed at T."""
-    conn = await raw_connection(session)
-    # Compiling the plan costs more than it saves on a scan of this size; the sorts and
-    # groupings of a large sample spill to disk with the default work_mem.
-    await conn.execute("SET LOCAL jit = off")
-    await conn.execute("SET LOCAL work_mem = '64MB'")
-    rows = await conn.fetch(_POPULATION_SQL, as_of, stride)
-    return _population_batch(rows)
-
-
-def _population_batch(rows: Sequence[Sequence[Any]]) -> HistoryBatch:
-    """What `to_batch` makes of the same customers, built column by column."""
-    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) or [()] * 31
-    profiles = list(map(Profile, *columns[_PROFILE_AT]))
-    customers = list(
-        map(
-            CustomerHistory,
-            columns[0],
-            columns[1],
-            profiles,
-            *(columns[i] for i in _CUSTOMER_AT[2:]),
-        )
-    )
-    arrays: dict[str, Any] = {
-        name: np.array(columns[i], dtype=np.int64) for i, name in _POPULATION_INTS
-    }
-    arrays.update((name, np.array(columns[i], dtype=np.float64)) for i, name in _POPULATION_FLOATS)
-    return HistoryBatch(customers=customers, histories=Histories(**arrays))
-
-
-async def outcomes(
-    session: AsyncSession, *, ids: Sequence[int], start: datetime, end: datetime, stride: int
-) -> Outcomes:
-    """Orders and net value in (start, end] for each id, zero for customers with none."""
-    conn = await raw_connection(session)
-    row = await conn.fetchrow(_OUTCOMES_SQL, start, end, stride)
-    assert row is not None
-    found = np.array(row["ids"] or [], dtype=np.int64)
-    wanted = np.asarray(ids, dtype=np.int64)
-    orders = np.zeros(wanted.shape[0], dtype=np.int64)
-    revenue = np.zeros(wanted.shape[0], dtype=np.float64)
-    if found.size == 0 or wanted.size == 0:
-        return Outcomes(orders=orders, revenue=revenue)
-    # `found` is sorted (the query orders it): each wanted id's place in it, if there.
-    place = np.minimum(np.searchsorted(found, wanted), found.size - 1)
-    hit = found[place] == wanted
-    orders[hit] = np.array(row["orders"], dtype=np.int64)[place[hit]]
-    revenue[hit] = np.array(row["revenue"], dtype=np.float64)[place[hit]]
-    return Outcomes(orders=orders, revenue=revenue)
-
-
-async def customer_count(session: AsyncSession) -> int:
-    conn = await raw_connection(session)
-    count: int = await conn.fetchval("SELECT count(*) FROM customers")
-    return count
 
 
 _FIT_KEY = "policy_version = $1 AND cutoff = $2 AND horizon_days = $3"

@@ -1,10 +1,13 @@
-"""Stored classifications, written set-based: binary COPY into a staging table, then one
-statement for the change history and one upsert.
+"""Stored classifications, written set-based: one binary COPY of fixed-width rows into a
+staging table, then one statement for the change history and one upsert.
 
-Both statements compare with what is stored, so a batch stored twice adds no change
-rows, and neither touches a stored classification with a newer `as_of`. Orders and
-revenue come from the range's history table (`range_histories`), exact, never through
-Python.
+A staged row holds codes, not text: tier and stage as their index, the strategy and the
+segments as the index of their distinct combination in the batch. The statement turns
+the codes back into text and JSON from arrays passed once per batch, so no per-customer
+Python object is made on the way to the table. Both statements compare with what is
+stored, so a batch stored twice adds no change rows, and neither touches a stored
+classification with a newer `as_of`. Orders and revenue come from the range's history
+table (`range_histories`), exact, never through Python.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import numpy as np
 import orjson
 
 from app.classification.engine.columns import ClassifiedColumns
-from app.classification.engine.grouping import spread
 from app.classification.engine.stages import STAGES
 from app.classification.engine.tiers import TIERS
 from app.classification.engine.types import FloatArray, IntArray
@@ -31,32 +33,46 @@ MONEY_LIMIT = 1e18
 # Below this an amount rounded to 4 decimals is exactly k / 10**4 in its shortest repr,
 # so cents can be worked out on integers.
 _EXACT_LIMIT = 1e11
-COLUMNS = (
-    "customer_id",
-    "tier",
-    "tier_score",
-    "stage",
-    "strategy",
-    "churn_probability",
-    "expected_cents",
-    "expected_exact",
-    "segments",
-)
-
 _STAGE_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS recompute_rows (
     customer_id bigint PRIMARY KEY,
-    tier text, tier_score float8, stage text, strategy text, churn_probability float8,
-    expected_cents bigint, expected_exact numeric, segments jsonb
+    tier integer, tier_score float8, stage integer, strategy integer,
+    churn_probability float8, expected_cents bigint, segments integer
 ) ON COMMIT DROP
 """
+# Column name and binary type of each staged field, in the table's order.
+_FIELDS = (
+    ("customer_id", ">i8"),
+    ("tier", ">i4"),
+    ("tier_score", ">f8"),
+    ("stage", ">i4"),
+    ("strategy", ">i4"),
+    ("churn_probability", ">f8"),
+    ("expected_cents", ">i8"),
+    ("segments", ">i4"),
+)
+# A binary COPY row: the field count, then each field's length and value.
+_ROW = np.dtype(
+    [("fields", ">i2")]
+    + [f for name, kind in _FIELDS for f in ((f"{name}_len", ">i4"), (name, kind))]
+)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extension
+_COPY_TRAILER = b"\xff\xff"
 
+# $3 tiers, $4 stages, $5 strategies, $6 the batch's distinct segments (JSON text), all
+# indexed by the staged codes from 0; $7/$8 the customers whose expected revenue is not a
+# whole number of cents held exactly in a float, with their exact amount.
 _STAGED = """
-SELECT r.customer_id, r.tier, r.tier_score, r.stage, r.strategy, r.churn_probability,
-       h.orders, h.revenue,
-       coalesce(r.expected_exact, r.expected_cents::numeric / 100) AS expected_revenue,
-       r.segments
-  FROM recompute_rows r JOIN recompute_hist h USING (customer_id)
+SELECT r.customer_id, ($3::text[])[r.tier + 1] AS tier, r.tier_score,
+       ($4::text[])[r.stage + 1] AS stage, ($5::text[])[r.strategy + 1] AS strategy,
+       r.churn_probability, h.orders, h.revenue,
+       coalesce(x.expected, r.expected_cents::numeric / 100) AS expected_revenue,
+       s.segments::jsonb AS segments
+  FROM recompute_rows r
+  JOIN recompute_hist h USING (customer_id)
+  JOIN unnest($6::text[]) WITH ORDINALITY AS s (segments, n) ON s.n = r.segments + 1
+  LEFT JOIN unnest($7::bigint[], $8::numeric[]) AS x (customer_id, expected)
+       ON x.customer_id = r.customer_id
 """
 
 # $1: as_of, $2: policy version. One statement: the change rows compare with the rows
@@ -69,7 +85,13 @@ changed AS (
            (customer_id, as_of, policy_version, from_tier, to_tier, from_stage, to_stage)
     SELECT r.customer_id, $1, $2, old.tier, r.tier, old.stage, r.stage
       FROM staged r
-      LEFT JOIN classifications old ON old.customer_id = r.customer_id
+      LEFT JOIN (
+        -- Only the stored rows of the batch's id span: read through the primary key,
+        -- not by a scan of every stored classification once per batch.
+        SELECT customer_id, as_of, tier, stage FROM classifications
+         WHERE customer_id >= (SELECT min(customer_id) FROM recompute_rows)
+           AND customer_id <= (SELECT max(customer_id) FROM recompute_rows)
+      ) old ON old.customer_id = r.customer_id
      WHERE old.customer_id IS NULL
         OR (old.as_of <= $1 AND (old.tier <> r.tier OR old.stage <> r.stage))
     RETURNING from_tier, to_tier, from_stage, to_stage
@@ -112,7 +134,11 @@ DELETE FROM recompute_rows r
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    records: list[tuple[Any, ...]]  # in COLUMNS order
+    copy: bytes  # the staged rows as binary COPY data
+    strategies: list[str]  # by strategy code
+    segments: list[str]  # JSON, by segments code
+    exact_ids: list[int]  # customers whose expected revenue is given exactly here
+    exact: list[Decimal]
     out_of_range: list[int]  # internal ids of customers whose numbers cannot be stored
 
 
@@ -138,47 +164,74 @@ def cents(values: FloatArray) -> tuple[IntArray, np.ndarray[Any, np.dtype[np.boo
 def rows(batch: RangeBatch, result: ClassifiedColumns) -> Rows:
     expected = result.expected_revenue
     finite = np.isfinite(expected) & (np.abs(expected) < MONEY_LIMIT)
-    keep = batch.storable & finite
-    expected_cents, exact = cents(np.where(finite, expected, 0.0))
-    segments = [orjson.dumps(t).decode() for t in result.segments]
-    strategies = [s[0] for s in result.strategies]
-    rows_kept = np.flatnonzero(keep)
-    whole = len(rows_kept) == len(keep)
-
-    def pick(values: Any) -> Any:
-        return values if whole else values[rows_kept]
-
-    cents_column: list[int | None] = pick(expected_cents).tolist()
-    exact_column: list[Decimal | None] = [None] * len(rows_kept)
-    for i in np.flatnonzero(~pick(exact)).tolist():
-        cents_column[i] = None
-        exact_column[i] = money(float(expected[rows_kept[i]]))
-    records = list(
-        zip(
-            pick(batch.ids).tolist(),
-            spread(TIERS, pick(result.tier)),
-            pick(result.tier_score).tolist(),
-            spread(STAGES, pick(result.stage)),
-            spread(strategies, pick(result.strategy_group)),
-            pick(result.churn_probability).tolist(),
-            cents_column,
-            exact_column,
-            spread(segments, pick(result.segment_group)),
-            strict=True,
-        )
+    storable = batch.storable & finite
+    keep = np.flatnonzero(storable)
+    expected_cents, exact = cents(np.where(finite, expected, 0.0)[keep])
+    inexact = np.flatnonzero(~exact)
+    table = np.zeros(keep.shape[0], dtype=_ROW)
+    table["fields"] = len(_FIELDS)
+    for name, kind in _FIELDS:
+        table[f"{name}_len"] = np.dtype(kind).itemsize
+    table["customer_id"] = batch.ids[keep]
+    table["tier"] = result.tier[keep]
+    table["tier_score"] = result.tier_score[keep]
+    table["stage"] = result.stage[keep]
+    # One strategy per combination in the batch, but few distinct codes: the statement
+    # looks each row's up in an array, which must stay short.
+    codes, strategy = np.unique(
+        np.array([s[0] for s in result.strategies], dtype=object), return_inverse=True
     )
-    return Rows(records=records, out_of_range=batch.ids[~keep].tolist())
+    table["strategy"] = strategy.reshape(-1)[result.strategy_group[keep]]
+    table["churn_probability"] = result.churn_probability[keep]
+    table["expected_cents"] = expected_cents
+    table["segments"] = result.segment_group[keep]
+    return Rows(
+        copy=_COPY_HEADER + table.tobytes() + _COPY_TRAILER,
+        strategies=[str(code) for code in codes],
+        segments=[orjson.dumps(t).decode() for t in result.segments],
+        exact_ids=batch.ids[keep][inexact].tolist(),
+        exact=[money(float(v)) for v in expected[keep][inexact].tolist()],
+        out_of_range=batch.ids[~storable].tolist(),
+    )
 
 
 async def stage(conn: asyncpg.Connection, rows: Rows) -> None:
     await conn.execute(_STAGE_TABLE)
     await conn.execute("TRUNCATE recompute_rows")
-    await conn.copy_records_to_table("recompute_rows", records=rows.records, columns=COLUMNS)
+    await conn.copy_to_table("recompute_rows", source=_Chunks(rows.copy), format="binary")
 
 
-async def merge(conn: asyncpg.Connection, *, as_of: datetime, version: int) -> tuple[int, int]:
+class _Chunks:
+    """Bytes as the async iterable `copy_to_table` streams from."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._data:
+            raise StopAsyncIteration
+        data, self._data = self._data, b""
+        return data
+
+
+async def merge(
+    conn: asyncpg.Connection, rows: Rows, *, as_of: datetime, version: int
+) -> tuple[int, int]:
     """(tier changes, stage changes) recorded; the staged rows are stored."""
-    changes = await conn.fetchrow(_MERGE, as_of, version)
+    changes = await conn.fetchrow(
+        _MERGE,
+        as_of,
+        version,
+        list(TIERS),
+        list(STAGES),
+        rows.strategies,
+        rows.segments,
+        rows.exact_ids,
+        rows.exact,
+    )
     assert changes is not None
     return int(changes["tier_changed"]), int(changes["stage_changed"])
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.classification import range_histories, recompute
+from app.classification import fit_sample, range_histories, recompute, store
 from bench.generate import copy_into, generate
 from tests.support.cli import run_cli
 
@@ -222,23 +222,51 @@ async def test_revenue_beyond_the_stored_range_skips_that_customer_only(
     assert list(stored) == ["normal"]
 
 
+@pytest.mark.parametrize("sample", [None, 120])
 async def test_stored_classifications_equal_the_endpoint(
-    database_url: str, client: httpx.AsyncClient, reader: dict[str, str], session: AsyncSession
+    database_url: str,
+    client: httpx.AsyncClient,
+    reader: dict[str, str],
+    writer: dict[str, str],
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    sample: int | None,
 ) -> None:
+    if sample is not None:
+        # The fit learns from a sample of the population, as it does past 25,000.
+        monkeypatch.setattr(fit_sample, "SAMPLE_SIZE", sample)
     data = generate(400, seed=11, end=T)
     await copy_into(database_url, data)
+    # Expected revenue beyond what a float holds to the cent: stored from its exact value.
+    events = [
+        {
+            "event_id": f"big-{d}",
+            "customer_id": "big",
+            "type": "order",
+            "occurred_at": (T - timedelta(days=d)).isoformat(),
+            "amount": "41234567890.37",
+        }
+        for d in (4, 30, 61, 95)
+    ]
+    response = await client.post("/v1/events", json={"events": events}, headers=writer)
+    assert response.status_code == 200
     as_of = T - timedelta(hours=3)
-    await recompute.recompute(session, as_of=as_of)
+    # Ranges of 100 on two connections: the ranges run side by side.
+    summary = await recompute.recompute(session, as_of=as_of, chunk=100, workers=2)
+    assert summary.customers == 401
     rows = (
         await session.execute(
             text(
                 "SELECT c.external_id, k.tier, k.stage, k.strategy, k.churn_probability,"
                 " k.expected_revenue, k.segments, k.tier_score FROM classifications k"
-                " JOIN customers c ON c.id = k.customer_id WHERE c.id % 7 = 0"
+                " JOIN customers c ON c.id = k.customer_id"
+                " WHERE c.id % 7 = 0 OR c.external_id = 'big'"
             )
         )
     ).all()
     assert len(rows) > 40
+    (big,) = [r for r in rows if r[0] == "big"]
+    assert big[5] > store._EXACT_LIMIT
     for external_id, tier, stage, strategy, churn, expected, segments, score in rows:
         response = await client.get(
             f"/v1/customers/{external_id}/classification",
@@ -273,3 +301,27 @@ def test_order_day_gaps_follow_distinct_days() -> None:
         ids, np.array([10, 10, 10]), np.array([1, 9, 10])
     )
     assert (count[1], longest[1], last[1]) == (3, 8.0, 1.0)
+
+
+async def test_a_failing_range_fails_the_run_with_its_own_error(
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("a", "b", "c", "d"):
+        await _orders(client, writer, name, [5, 20])
+    read = range_histories.read_range
+    first = await _count(session, "SELECT min(id) FROM customers")
+    await session.commit()
+
+    async def fail_past_the_first(*args: Any, **kwargs: Any) -> range_histories.RangeBatch:
+        if kwargs["after"] >= first:
+            raise RuntimeError("disk on fire")
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(range_histories, "read_range", fail_past_the_first)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        await recompute.recompute(session, as_of=T, chunk=1, workers=2)
+    await session.rollback()
+    assert await _count(session, "SELECT count(*) FROM classifications") <= 1
