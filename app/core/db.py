@@ -332,19 +332,16 @@ def is_replica(session: AsyncSession) -> bool:
     return bool(session.info.get(REPLICA))
 
 
-async def read_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
-    """The asyncpg connection for a read session's statements.
-
-    A read whose statements each run on their own needs no ORM session transaction: the
-    connection comes straight from the engine's pool (its checkout checks still run) and
-    goes back when the session closes, which skips most of the per-request cost of a
-    session's connection. Anything else gets `raw_connection`.
-    """
+async def _pooled_read(session: AsyncSession) -> asyncpg.Connection[Any] | None:
+    """For a read session whose statements each run on their own, the driver connection
+    straight from the engine's pool (its checkout checks still run), held until the
+    session closes: no ORM session transaction, which is most of the per-request cost
+    of a session's connection. None for any other session."""
     held = session.info.get(_HELD)
     if held is None:
         bind = session.bind
         if not session.info.get(POOLED_READS) or session.in_transaction() or bind is None:
-            return await raw_connection(session)
+            return None
         assert isinstance(bind, AsyncEngine)
         held = await bind.raw_connection()
         session.info[_HELD] = held
@@ -361,8 +358,12 @@ async def _give_back(held: Any) -> None:
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
     """The asyncpg connection behind a session, inside the session's transaction.
 
-    Hot paths use it for array parameters and `COPY`, which SQLAlchemy does not expose.
+    Hot paths use it for array parameters and `COPY`, which SQLAlchemy does not expose,
+    and for reads that need no ORM objects.
     """
+    pooled = await _pooled_read(session)
+    if pooled is not None:
+        return pooled
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     adapter: Any = raw.dbapi_connection

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification.models import CurrentClassification
-from app.core.db import read_connection
+from app.core.db import raw_connection
 from app.customers import erasure
 from app.customers.models import Customer, Erasure
 
@@ -70,7 +70,7 @@ SELECT c.external_id AS customer_id, c.name, c.email, c.phone, c.country, c.cust
 async def read(session: AsyncSession, *, external_id: str) -> asyncpg.Record | None:
     """The customer and their stored classification as one row, for a read that needs
     no ORM objects (one prepared statement, no entity loading)."""
-    conn = await read_connection(session)
+    conn = await raw_connection(session)
     row: asyncpg.Record | None = await conn.fetchrow(_READ, external_id)
     return row
 

@@ -44,6 +44,7 @@ def to_read(customer: Customer, stored: CurrentClassification | None) -> Custome
     )
 
 
+_READ_JSON = CustomerRead.__pydantic_serializer__
 _BRIEF = ("tier", "stage", "tier_score", "as_of", "policy_version")
 _FIELDS = tuple(name for name in CustomerRead.model_fields if name != "classification")
 
@@ -100,7 +101,7 @@ async def get_json(session: AsyncSession, *, customer_id: str) -> bytes:
     """The customer as the JSON `GET /v1/customers/{id}` answers (what FastAPI would
     make of the `CustomerRead`, without validating it a second time)."""
     customer = await get(session, customer_id=customer_id)
-    return CustomerRead.__pydantic_serializer__.to_json(customer)
+    return _READ_JSON.to_json(customer)
 
 
 async def list_customers(
