@@ -40,9 +40,9 @@ NAMING_CONVENTION = {
 REPLICA = "replica"  # True: the session reads a streaming replica (no writes there)
 PRIMARY = "primary"  # the primary's transactional sessionmaker, for the rare write a read needs
 # The read session's engine runs each statement on its own (autocommit), so its driver
-# connection may be taken straight from the pool (see `read_connection`).
+# connection may be taken straight from the pool (see `_pooled_read`).
 POOLED_READS = "pooled_reads"
-_HELD = "held_connection"  # the pool connection `read_connection` checked out
+_HELD = "held_connection"  # the pool connection `_pooled_read` checked out
 
 
 class Base(DeclarativeBase):
@@ -248,7 +248,8 @@ async def drop_if_broken(session: AsyncSession, exc: BaseException) -> None:
         held = session.info.pop(_HELD, None)
         with contextlib.suppress(Exception):
             if held is not None:
-                held.invalidate()
+                # Closing the driver connection may await it: under the pool's greenlet.
+                await greenlet_spawn(held.invalidate)
             await session.invalidate()
 
 
@@ -350,8 +351,8 @@ async def _pooled_read(session: AsyncSession) -> asyncpg.Connection[Any] | None:
 
 
 async def _give_back(held: Any) -> None:
-    """Return a pool connection checked out by `read_connection` (its reset-on-return
-    may await the driver, which needs the pool's greenlet)."""
+    """Return a pool connection checked out by `_pooled_read` (its reset-on-return may
+    await the driver, which needs the pool's greenlet)."""
     await greenlet_spawn(held.close)
 
 
