@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import greenlet_spawn
 
 from app.core.embedded import start_embedded, to_async_url
 from app.core.observability import log
@@ -38,6 +39,10 @@ NAMING_CONVENTION = {
 # Keys of `AsyncSession.info` that read sessions carry.
 REPLICA = "replica"  # True: the session reads a streaming replica (no writes there)
 PRIMARY = "primary"  # the primary's transactional sessionmaker, for the rare write a read needs
+# The read session's engine runs each statement on its own (autocommit), so its driver
+# connection may be taken straight from the pool (see `_pooled_read`).
+POOLED_READS = "pooled_reads"
+_HELD = "held_connection"  # the pool connection `_pooled_read` checked out
 
 
 class Base(DeclarativeBase):
@@ -161,11 +166,14 @@ class ReadRouting:
             return engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
 
         self.writes = create_sessionmaker(primary)
-        self.primary = create_sessionmaker(reads(primary), info={PRIMARY: self.writes})
+        pooled = {POOLED_READS: True} if autocommit else {}
+        self.primary = create_sessionmaker(reads(primary), info={PRIMARY: self.writes, **pooled})
         self.replica = (
             None
             if replica is None
-            else create_sessionmaker(reads(replica), info={PRIMARY: self.writes, REPLICA: True})
+            else create_sessionmaker(
+                reads(replica), info={PRIMARY: self.writes, REPLICA: True, **pooled}
+            )
         )
         self.retry_seconds = retry_seconds
         self._replica_down_until = 0.0
@@ -237,7 +245,11 @@ async def drop_if_broken(session: AsyncSession, exc: BaseException) -> None:
     handed to the next request: a read without a transaction would not notice an
     interrupted operation on return."""
     if is_unavailable(exc):
+        held = session.info.pop(_HELD, None)
         with contextlib.suppress(Exception):
+            if held is not None:
+                # Closing the driver connection may await it: under the pool's greenlet.
+                await greenlet_spawn(held.invalidate)
             await session.invalidate()
 
 
@@ -246,6 +258,9 @@ async def close_session(session: AsyncSession) -> None:
     went away mid-request) is dropped, not returned to the pool, and the answer the
     request already has stands: closing never turns it into a 500."""
     try:
+        held = session.info.pop(_HELD, None)
+        if held is not None:
+            await _give_back(held)
         await session.close()
     except Exception as exc:
         log.warning("database session closed with an error", exc_type=type(exc).__name__)
@@ -318,11 +333,38 @@ def is_replica(session: AsyncSession) -> bool:
     return bool(session.info.get(REPLICA))
 
 
+async def _pooled_read(session: AsyncSession) -> asyncpg.Connection[Any] | None:
+    """For a read session whose statements each run on their own, the driver connection
+    straight from the engine's pool (its checkout checks still run), held until the
+    session closes: no ORM session transaction, which is most of the per-request cost
+    of a session's connection. None for any other session."""
+    held = session.info.get(_HELD)
+    if held is None:
+        bind = session.bind
+        if not session.info.get(POOLED_READS) or session.in_transaction() or bind is None:
+            return None
+        assert isinstance(bind, AsyncEngine)
+        held = await bind.raw_connection()
+        session.info[_HELD] = held
+    driver: asyncpg.Connection[Any] = held.driver_connection
+    return driver
+
+
+async def _give_back(held: Any) -> None:
+    """Return a pool connection checked out by `_pooled_read` (its reset-on-return may
+    await the driver, which needs the pool's greenlet)."""
+    await greenlet_spawn(held.close)
+
+
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
     """The asyncpg connection behind a session, inside the session's transaction.
 
-    Hot paths use it for array parameters and `COPY`, which SQLAlchemy does not expose.
+    Hot paths use it for array parameters and `COPY`, which SQLAlchemy does not expose,
+    and for reads that need no ORM objects.
     """
+    pooled = await _pooled_read(session)
+    if pooled is not None:
+        return pooled
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     adapter: Any = raw.dbapi_connection

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     ARRAY,
     LargeBinary,
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification.models import CurrentClassification
+from app.core.db import raw_connection
 from app.customers import erasure
 from app.customers.models import Customer, Erasure
 
@@ -54,15 +56,23 @@ async def upsert(session: AsyncSession, *, external_id: str, values: dict[str, A
     return None if created is None else bool(created)
 
 
-async def get(
-    session: AsyncSession, *, external_id: str
-) -> Row[Customer, CurrentClassification] | None:
-    statement = (
-        select(Customer, CurrentClassification)
-        .outerjoin(CurrentClassification, CurrentClassification.customer_id == Customer.id)
-        .where(Customer.external_id == external_id)
-    )
-    return (await session.execute(statement)).first()
+# The read of `GET /v1/customers/{id}`: the columns of `CustomerRead`, by its names.
+_READ = """
+SELECT c.external_id AS customer_id, c.name, c.email, c.phone, c.country, c.customer_type,
+       c.role, c.industry, c.company_size, c.created_at, c.attributes, c.updated_at,
+       k.tier, k.stage, k.tier_score, k.as_of, k.policy_version
+  FROM customers c
+  LEFT JOIN classifications k ON k.customer_id = c.id
+ WHERE c.external_id = $1
+"""
+
+
+async def read(session: AsyncSession, *, external_id: str) -> asyncpg.Record | None:
+    """The customer and their stored classification as one row, for a read that needs
+    no ORM objects (one prepared statement, no entity loading)."""
+    conn = await raw_connection(session)
+    row: asyncpg.Record | None = await conn.fetchrow(_READ, external_id)
+    return row
 
 
 async def list_page(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Row
@@ -44,6 +44,20 @@ def to_read(customer: Customer, stored: CurrentClassification | None) -> Custome
     )
 
 
+_READ_JSON = CustomerRead.__pydantic_serializer__
+_BRIEF = ("tier", "stage", "tier_score", "as_of", "policy_version")
+_FIELDS = tuple(name for name in CustomerRead.model_fields if name != "classification")
+
+
+def row_to_read(row: Mapping[str, Any]) -> CustomerRead:
+    """A `repository.read` row as the customer: the same model, so the same bytes, as
+    `to_read` makes of the ORM objects."""
+    values = {name: row[name] for name in _FIELDS}
+    values["attributes"] = values["attributes"] or {}
+    values["classification"] = None if row["tier"] is None else {name: row[name] for name in _BRIEF}
+    return CustomerRead.model_validate(values)
+
+
 def upsert_values(data: CustomerUpsert) -> dict[str, Any]:
     """Columns to set: the fields the body names; a null `attributes` is {}."""
     values: dict[str, Any] = data.model_dump(include=data.model_fields_set)
@@ -77,10 +91,17 @@ async def upsert(
 
 
 async def get(session: AsyncSession, *, customer_id: str) -> CustomerRead:
-    row = await repository.get(session, external_id=customer_id)
+    row = await repository.read(session, external_id=customer_id)
     if row is None:
         raise NotFound(f"No customer '{customer_id}'")
-    return to_read(row[0], row[1])
+    return row_to_read(row)
+
+
+async def get_json(session: AsyncSession, *, customer_id: str) -> bytes:
+    """The customer as the JSON `GET /v1/customers/{id}` answers (what FastAPI would
+    make of the `CustomerRead`, without validating it a second time)."""
+    customer = await get(session, customer_id=customer_id)
+    return _READ_JSON.to_json(customer)
 
 
 async def list_customers(

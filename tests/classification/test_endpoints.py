@@ -5,10 +5,12 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification import service as classification_service
+from app.classification.schemas import ClassificationOut
 
 T = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -237,3 +239,27 @@ async def test_fit_is_reused_and_dropped_by_late_events(
         await client.post("/v1/events", json={"events": [today]}, headers=writer)
     ).status_code == 200
     assert await fits() == 1  # new events after the cut-off leave the fit alone
+
+
+async def test_one_is_the_batch_item_as_fastapi_writes_it(
+    client: httpx.AsyncClient, reader: dict[str, str], session: AsyncSession
+) -> None:
+    await _seed(session, "c-1", [(300, "120.00"), (90, "80.50"), (3, "99.99")], country="CN")
+    await _seed(session, "c-2", [])
+    for customer in ("c-1", "c-2"):
+        for language in ("en", "zh-CN"):
+            headers = {**reader, "Accept-Language": language}
+            one = await _classify(client, headers, customer, as_of=_iso(T))
+            batch = await client.post(
+                "/v1/classifications/batch",
+                json={"customer_ids": [customer], "as_of": _iso(T)},
+                headers=headers,
+            )
+            assert one.status_code == batch.status_code == 200
+            assert one.headers["content-type"] == "application/json"
+            assert int(one.headers["content-length"]) == len(one.content)
+            [item] = batch.json()["items"]
+            assert one.json() == item
+            # The bytes FastAPI's own response-model path makes of the same answer.
+            model = ClassificationOut.model_validate(item)
+            assert one.content == TypeAdapter(ClassificationOut).dump_json(model)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 PROBLEM = "application/problem+json"
@@ -158,3 +160,81 @@ async def test_explicit_nulls_clear_fields(
     )
     assert cleared.status_code == 200
     assert (cleared.json()["name"], cleared.json()["industry"]) == (None, None)
+
+
+async def test_read_matches_the_list_and_the_upsert(
+    client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
+) -> None:
+    body = {
+        "name": "Acme GmbH",
+        "email": "buyer@acme.example",
+        "phone": "+49 30 1234567",
+        "country": "DE",
+        "customer_type": "business",
+        "role": "distributor",
+        "industry": "machinery",
+        "company_size": "medium",
+        "created_at": "2025-04-01T08:30:00.250000Z",
+        "attributes": {"crm_owner": "li.wei", "score": 7, "tags": ["a", "b"]},
+    }
+    put = await client.put("/v1/customers/c-read", json=body, headers=writer)
+    await client.put("/v1/customers/c-bare", json={}, headers=writer)
+    await session.execute(
+        text(
+            "INSERT INTO classifications (customer_id, as_of, policy_version, tier, tier_score,"
+            " stage, strategy, churn_probability, orders, revenue, expected_revenue, segments)"
+            " SELECT id, '2026-03-01T00:00:00Z', 1, 'high', 0.9123, 'loyal', 'high_loyal', 0.1,"
+            " 4, 100, 10, '{}' FROM customers WHERE external_id = 'c-read'"
+        )
+    )
+    await session.commit()
+
+    listed = (await client.get("/v1/customers", headers=writer)).json()["items"]
+    by_id = {item["customer_id"]: item for item in listed}
+    for customer_id in ("c-read", "c-bare"):
+        got = await client.get(f"/v1/customers/{customer_id}", headers=writer)
+        assert got.status_code == 200
+        assert got.headers["content-type"] == "application/json"
+        # The same fields in the same order as the ORM-built page item.
+        assert list(got.json()) == list(by_id[customer_id])
+        assert got.json() == by_id[customer_id]
+    read = (await client.get("/v1/customers/c-read", headers=writer)).json()
+    assert read["classification"] == {
+        "tier": "high",
+        "stage": "loyal",
+        "tier_score": 0.9123,
+        "as_of": "2026-03-01T00:00:00Z",
+        "policy_version": 1,
+    }
+    assert {k: v for k, v in read.items() if k != "classification"} == {
+        k: v for k, v in put.json().items() if k != "classification"
+    }
+    assert (await client.get("/v1/customers/c-bare", headers=writer)).json()[
+        "classification"
+    ] is None
+
+
+async def test_reads_give_their_connections_back(
+    app: Any, client: httpx.AsyncClient, reader: dict[str, str], writer: dict[str, str]
+) -> None:
+    # Found and not found, each read hands its connection back to the pool for the next
+    # one: sequential reads open no new connections (a connection left to the garbage
+    # collector is closed, not reused).
+    await client.put("/v1/customers/c-pool", json={}, headers=writer)
+    await client.get("/v1/customers/c-pool", headers=reader)
+    pool = app.state.engine.sync_engine.pool
+    opened: list[object] = []
+
+    def count(*_: object) -> None:
+        opened.append(1)
+
+    event.listen(pool, "connect", count)
+    try:
+        for i in range(30):
+            found = await client.get("/v1/customers/c-pool", headers=reader)
+            missing = await client.get(f"/v1/customers/gone-{i}", headers=reader)
+            assert (found.status_code, missing.status_code) == (200, 404)
+    finally:
+        event.remove(pool, "connect", count)
+    assert len(opened) <= 1
+    assert pool.checkedout() == 0
