@@ -112,29 +112,38 @@ def create_sessionmaker(
     return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
+_UNAVAILABLE = (
+    PoolTimeout,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    # admin shutdown, crash shutdown, "starting up", statement timeout, cancel
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The error and what it wraps: SQLAlchemy's `orig`, the driver adapter's cause."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return chain
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether an error means the database cannot serve right now (answered with a 503),
     as opposed to a bug: unreachable, restarting, shutting down, out of connections,
-    or a statement or lock wait over its timeout."""
-    if isinstance(exc, PoolTimeout | OSError | asyncpg.PostgresConnectionError):
+    or a statement or lock wait over its timeout. The error may come wrapped by
+    SQLAlchemy or by the driver adapter (a raw pool connection's errors are)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        exc = exc.orig if exc.orig is not None else exc
-        if isinstance(exc, BaseException) and exc.__cause__ is not None:
-            exc = exc.__cause__
-    return isinstance(
-        exc,
-        OSError
-        | asyncpg.PostgresConnectionError
-        # admin shutdown, crash shutdown, "starting up", statement timeout, cancel
-        | asyncpg.exceptions.OperatorInterventionError
-        | asyncpg.exceptions.LockNotAvailableError
-        | asyncpg.exceptions.ConnectionDoesNotExistError
-        | asyncpg.exceptions.ReadOnlySQLTransactionError
-        | asyncpg.exceptions.TooManyConnectionsError,
-    ) or is_broken_connection(exc)
+    return any(isinstance(e, _UNAVAILABLE) or is_broken_connection(e) for e in _causes(exc))
 
 
 def is_broken_connection(exc: BaseException) -> bool:

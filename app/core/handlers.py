@@ -120,6 +120,10 @@ async def _on_http(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unavailable(request: Request, exc: Exception) -> Response:
+    return _unavailable(exc)
+
+
+def _unavailable(exc: BaseException) -> Response:
     log.warning("database unavailable", exc_type=type(exc).__name__)
     return problem_response(
         ServiceUnavailable(
@@ -142,8 +146,14 @@ def _unexpected(exc: BaseException) -> Response:
     )
 
 
+def _last_resort(exc: BaseException) -> Response:
+    # An outage can arrive in a wrapper no handler is registered for (a raw pool
+    # connection raises the driver adapter's own error): still a 503, not a bug.
+    return _unavailable(exc) if is_unavailable(exc) else _unexpected(exc)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    return _unexpected(exc)
+    return _last_resort(exc)
 
 
 class UnexpectedErrorMiddleware:
@@ -169,7 +179,7 @@ class UnexpectedErrorMiddleware:
         except Exception as exc:
             if started:
                 raise
-            await _unexpected(exc)(scope, receive, send)
+            await _last_resort(exc)(scope, receive, send)
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:

@@ -29,3 +29,30 @@ async def test_a_broken_read_drops_its_connection(app: Any) -> None:
     await close_session(session)
     assert pool.checkedout() == 0
     assert driver.is_closed()
+
+
+def _adapter_error(cause: BaseException) -> BaseException:
+    """What a raw pool connection raises: the driver adapter's error, caused by asyncpg's."""
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+
+    try:
+        raise AsyncAdapt_asyncpg_dbapi.Error(str(cause)) from cause
+    except AsyncAdapt_asyncpg_dbapi.Error as exc:
+        return exc
+
+
+def test_an_outage_is_recognised_however_it_is_wrapped() -> None:
+    import asyncpg
+    from sqlalchemy.exc import OperationalError
+
+    from app.core.db import is_unavailable
+
+    shutting_down = asyncpg.exceptions.CannotConnectNowError("the database is shutting down")
+    assert is_unavailable(shutting_down)
+    assert is_unavailable(_adapter_error(shutting_down))
+    wrapped = OperationalError("SELECT 1", {}, _adapter_error(shutting_down))
+    assert is_unavailable(wrapped)
+    assert is_unavailable(_adapter_error(ConnectionRefusedError(111, "refused")))
+    # A bug is not an outage, wrapped or not.
+    assert not is_unavailable(ValueError("a bug"))
+    assert not is_unavailable(_adapter_error(asyncpg.exceptions.UndefinedColumnError("x")))
