@@ -1,15 +1,23 @@
 """The common, well-formed import row checked without building a model.
 
-`event_record` applies the API's rules for `EventIn` (the same shared validators from
-`app.core.types`) to a row of plain JSON values and answers its staging values, or None
-for anything it does not accept as plainly valid: an unknown or null field, a number
-where it takes only text, any value a validator turns away. The importer validates such
-a row with the API's model, so every rejection keeps the API's exact reason; a row this
-path accepts is one the model accepts, with the same values.
+`event_record` and `customer_record` apply the API's rules for `EventIn` and
+`CustomerUpsert` (the same shared validators from `app.core.types`) to a row of plain
+JSON values and answer its staging values, or None for anything they do not accept as
+plainly valid: an unknown or null field, a number where they take only text, any value a
+validator turns away. The importer validates such a row with the API's model, so every
+rejection keeps the API's exact reason; a row these accept is one the model accepts, with
+the same values.
+
+`clean` says that no text anywhere in the row can hold a character the API turns away
+(NUL, a control character, DEL, a lone surrogate): true of a JSON line with neither a
+backslash escape nor a DEL byte, since JSON cannot carry the others raw. Such a row skips
+the per-string character checks, which are most of the cost of a row.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +25,8 @@ from typing import Any
 import orjson
 
 from app.core import types
+from app.core.countries import COUNTRY_CODES
+from app.customers.schemas import _email, _phone
 from app.events.schemas import BASE_LIMIT, MONEY_TYPES, Rates
 
 _EVENT_TYPES = frozenset({"order", "refund", "inquiry", "feedback", "interaction"})
@@ -35,6 +45,12 @@ _EVENT_FIELDS = frozenset(
     }
 )
 _CHANNEL_LIMIT = 64
+# The usual shapes, which need none of the general parsers' steps: a UTC time to the
+# second or microsecond, a plain decimal within the API's 15 digits and 6 places.
+_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+_PLAIN_MONEY = re.compile(r"\d{1,15}(?:\.\d{1,6})?")
+_PLAIN_SIGNED = re.compile(r"-?\d{1,15}(?:\.\d{1,6})?")
+_INT64 = 2**63
 
 EventRecord = tuple[
     str,
@@ -52,6 +68,8 @@ EventRecord = tuple[
 
 def _amount(value: Any, *, signed: bool) -> Decimal | None:
     # Text and integers only: a JSON float is left to the model's own parsing of it.
+    if type(value) is str and (_PLAIN_SIGNED if signed else _PLAIN_MONEY).fullmatch(value):
+        return Decimal(value)
     if not isinstance(value, str | int) or isinstance(value, bool):
         return None
     try:
@@ -61,7 +79,61 @@ def _amount(value: Any, *, signed: bool) -> Decimal | None:
     return amount
 
 
-def event_record(row: dict[str, Any], policy: Rates, latest: datetime) -> EventRecord | None:
+def _time(value: str, latest: datetime) -> datetime | None:
+    if _UTC_TIME.fullmatch(value):
+        try:
+            # Already UTC: what the API's parser answers after its own steps.
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        try:
+            moment = types._rfc3339(value)
+        except ValueError:
+            return None
+    if moment > latest or moment < types.EARLIEST:
+        return None
+    return moment
+
+
+def _plain_json(value: Any, depth: int = 0) -> bool:
+    """Whether `value` (from a clean row) is JSON that PostgreSQL gives back unchanged:
+    `types.json_problem` without its character checks."""
+    if depth > types.MAX_JSON_DEPTH:
+        return False
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_INT64 <= value < _INT64)
+    if kind is float:
+        return math.isfinite(value) and abs(value) < types.MAX_JSON_FLOAT
+    if kind is list:
+        return all(_plain_json(v, depth + 1) for v in value)
+    if kind is dict:
+        return all(_plain_json(v, depth + 1) for v in value.values())
+    return False
+
+
+def attributes_text(value: Any, *, clean: bool) -> str | None:
+    """A valid `attributes` object as its JSON text, or None when it is not one."""
+    if type(value) is not dict:
+        return None
+    if clean:
+        if not _plain_json(value):
+            return None
+    elif types.json_problem(value) is not None:
+        return None
+    try:
+        encoded = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return None if len(encoded) > types.MAX_ATTRIBUTES_BYTES else encoded.decode()
+
+
+def event_record(
+    row: dict[str, Any], policy: Rates, latest: datetime, *, clean: bool = False
+) -> EventRecord | None:
     """(event_id, customer, type, occurred_at, amount, currency, margin, rating, channel,
     attributes as JSON text) of a plainly valid event, or None: ask the model.
 
@@ -83,11 +155,8 @@ def event_record(row: dict[str, Any], policy: Rates, latest: datetime) -> EventR
         and types.is_external_id(customer)
     ):
         return None
-    try:
-        occurred_at: datetime = types._rfc3339(moment)
-    except ValueError:
-        return None
-    if occurred_at > latest:
+    occurred_at = _time(moment, latest)
+    if occurred_at is None:
         return None
     amount = currency = margin = rating = channel = attributes = None
     if "amount" in row:
@@ -113,13 +182,12 @@ def event_record(row: dict[str, Any], policy: Rates, latest: datetime) -> EventR
             return None
         channel = text.strip() or None
         if channel is not None and (
-            len(channel) > _CHANNEL_LIMIT or types.text_problem(channel) is not None
+            len(channel) > _CHANNEL_LIMIT or (not clean and types.text_problem(channel))
         ):
             return None
     if "attributes" in row:
-        try:
-            attributes = orjson.dumps(types.plain_json_object(row["attributes"])).decode()
-        except (ValueError, TypeError, orjson.JSONEncodeError):
+        attributes = attributes_text(row["attributes"], clean=clean)
+        if attributes is None:
             return None
     if kind in MONEY_TYPES:
         if amount is None or (margin is not None and kind != "order"):
@@ -151,3 +219,85 @@ def event_record(row: dict[str, Any], policy: Rates, latest: datetime) -> EventR
 def latest_time() -> datetime:
     """The newest `occurred_at` the API accepts now."""
     return datetime.now(UTC) + types.FUTURE_SLACK
+
+
+CUSTOMER_FIELDS = (
+    "name",
+    "email",
+    "phone",
+    "country",
+    "customer_type",
+    "role",
+    "industry",
+    "company_size",
+    "created_at",
+    "attributes",
+)
+_CUSTOMER_AT = {field: at for at, field in enumerate(CUSTOMER_FIELDS)}
+_TEXT_LIMITS = {"name": 256, "industry": 128}
+_CHOICES = {
+    "customer_type": frozenset({"individual", "business"}),
+    "role": frozenset({"end_customer", "distributor"}),
+    "company_size": frozenset({"micro", "small", "medium", "large", "enterprise"}),
+}
+_CHECKED = {"email": _email, "phone": _phone}
+
+CustomerRecord = tuple[list[Any], list[bool]]
+
+
+def _customer_value(field: str, value: Any, latest: datetime, clean: bool) -> Any:
+    """The stored value of one given field, or ValueError when it is not plainly valid."""
+    if field == "attributes":
+        text = "{}" if value is None else attributes_text(value, clean=clean)
+        if text is None:
+            raise ValueError(field)
+        return text
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise ValueError(field)
+    if field == "created_at":
+        moment = _time(value, latest)
+        if moment is None:
+            raise ValueError(field)
+        return moment
+    if field == "country":
+        code = value.strip().upper()
+        if code not in COUNTRY_CODES:
+            raise ValueError(field)
+        return code
+    choices = _CHOICES.get(field)
+    if choices is not None:
+        choice = value.strip().lower()
+        if choice not in choices:
+            raise ValueError(field)
+        return choice
+    text = value.strip()
+    if not text:
+        return None
+    if not clean and types.text_problem(text) is not None:
+        raise ValueError(field)
+    check = _CHECKED.get(field)
+    if check is not None:
+        return check(text)
+    if len(text) > _TEXT_LIMITS[field]:
+        raise ValueError(field)
+    return text
+
+
+def customer_record(
+    row: dict[str, Any], latest: datetime, *, clean: bool = False
+) -> CustomerRecord | None:
+    """The values of `CUSTOMER_FIELDS` (attributes as JSON text) and which of them the
+    row gives, of a plainly valid customer row without its customer_id; None: ask the
+    model."""
+    values: list[Any] = [None] * len(CUSTOMER_FIELDS)
+    given = [False] * len(CUSTOMER_FIELDS)
+    try:
+        for field, value in row.items():
+            at = _CUSTOMER_AT[field]
+            values[at] = _customer_value(field, value, latest, clean)
+            given[at] = True
+    except (KeyError, ValueError):
+        return None
+    return values, given

@@ -104,7 +104,7 @@ async def test_a_value_the_database_refuses_rejects_only_its_row(
         # Past NUMERIC(24, 6): only PostgreSQL can tell (validation would stop it first).
         amount = Decimal("1e30") if line == 5 else Decimal(line)
         record = (line, f"e-{line}", f"c-{line % 3}", "order", moment, amount, "USD")
-        await target.stage((*record, None, None, None, None))
+        target.stage((*record, None, None, None, None))
     await target.flush()
     assert (summary.imported, summary.duplicates) == (6, 0)
     assert [line for line, _ in rejected] == [5]
