@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -99,8 +100,6 @@ def _time(value: str, latest: datetime) -> datetime | None:
 def _plain_json(value: Any, depth: int = 0) -> bool:
     """Whether `value` (from a clean row) is JSON that PostgreSQL gives back unchanged:
     `types.json_problem` without its character checks."""
-    if depth > types.MAX_JSON_DEPTH:
-        return False
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return True
@@ -108,11 +107,12 @@ def _plain_json(value: Any, depth: int = 0) -> bool:
         return bool(-_INT64 <= value < _INT64)
     if kind is float:
         return math.isfinite(value) and abs(value) < types.MAX_JSON_FLOAT
-    if kind is list:
-        return all(_plain_json(v, depth + 1) for v in value)
-    if kind is dict:
-        return all(_plain_json(v, depth + 1) for v in value.values())
-    return False
+    if depth >= types.MAX_JSON_DEPTH or (kind is not dict and kind is not list):
+        return False
+    for item in value.values() if kind is dict else value:
+        if type(item) is not str and not _plain_json(item, depth + 1):
+            return False
+    return True
 
 
 def attributes_text(value: Any, *, clean: bool) -> str | None:
@@ -234,55 +234,88 @@ CUSTOMER_FIELDS = (
     "attributes",
 )
 _CUSTOMER_AT = {field: at for at, field in enumerate(CUSTOMER_FIELDS)}
-_TEXT_LIMITS = {"name": 256, "industry": 128}
-_CHOICES = {
-    "customer_type": frozenset({"individual", "business"}),
-    "role": frozenset({"end_customer", "distributor"}),
-    "company_size": frozenset({"micro", "small", "medium", "large", "enterprise"}),
-}
-_CHECKED = {"email": _email, "phone": _phone}
-
 CustomerRecord = tuple[list[Any], list[bool]]
+_Check = Callable[[Any, datetime, bool], Any]  # the stored value, or ValueError
 
 
-def _customer_value(field: str, value: Any, latest: datetime, clean: bool) -> Any:
-    """The stored value of one given field, or ValueError when it is not plainly valid."""
-    if field == "attributes":
-        text = "{}" if value is None else attributes_text(value, clean=clean)
-        if text is None:
-            raise ValueError(field)
+def _short_text(limit: int, then: Callable[[str], Any] | None = None) -> _Check:
+    def check(value: Any, latest: datetime, clean: bool) -> Any:
+        if value is None:
+            return None
+        if type(value) is not str:
+            raise ValueError
+        text = value.strip()
+        if not text:
+            return None
+        if not clean and types.text_problem(text) is not None:
+            raise ValueError
+        if then is not None:
+            return then(text)
+        if len(text) > limit:
+            raise ValueError
         return text
+
+    return check
+
+
+def _choice(choices: frozenset[str]) -> _Check:
+    def check(value: Any, latest: datetime, clean: bool) -> Any:
+        if value is None:
+            return None
+        if type(value) is not str or (choice := value.strip().lower()) not in choices:
+            raise ValueError
+        return choice
+
+    return check
+
+
+def _country(value: Any, latest: datetime, clean: bool) -> Any:
     if value is None:
         return None
-    if type(value) is not str:
-        raise ValueError(field)
-    if field == "created_at":
-        moment = _time(value, latest)
-        if moment is None:
-            raise ValueError(field)
-        return moment
-    if field == "country":
-        code = value.strip().upper()
-        if code not in COUNTRY_CODES:
-            raise ValueError(field)
-        return code
-    choices = _CHOICES.get(field)
-    if choices is not None:
-        choice = value.strip().lower()
-        if choice not in choices:
-            raise ValueError(field)
-        return choice
-    text = value.strip()
-    if not text:
+    if type(value) is not str or (code := value.strip().upper()) not in COUNTRY_CODES:
+        raise ValueError
+    return code
+
+
+def _created_at(value: Any, latest: datetime, clean: bool) -> Any:
+    if value is None:
         return None
-    if not clean and types.text_problem(text) is not None:
-        raise ValueError(field)
-    check = _CHECKED.get(field)
-    if check is not None:
-        return check(text)
-    if len(text) > _TEXT_LIMITS[field]:
-        raise ValueError(field)
+    moment = _time(value, latest) if type(value) is str else None
+    if moment is None:
+        raise ValueError
+    return moment
+
+
+def _attributes(value: Any, latest: datetime, clean: bool) -> Any:
+    # A null `attributes` is stored as {} (as PUT /v1/customers stores it).
+    text = "{}" if value is None else attributes_text(value, clean=clean)
+    if text is None:
+        raise ValueError
     return text
+
+
+# The rules of CustomerUpsert's fields, in CUSTOMER_FIELDS order.
+_CUSTOMER_CHECKS: dict[str, tuple[int, _Check]] = {
+    field: (at, check)
+    for at, (field, check) in enumerate(
+        (
+            ("name", _short_text(256)),
+            ("email", _short_text(0, _email)),
+            ("phone", _short_text(0, _phone)),
+            ("country", _country),
+            ("customer_type", _choice(frozenset({"individual", "business"}))),
+            ("role", _choice(frozenset({"end_customer", "distributor"}))),
+            ("industry", _short_text(128)),
+            (
+                "company_size",
+                _choice(frozenset({"micro", "small", "medium", "large", "enterprise"})),
+            ),
+            ("created_at", _created_at),
+            ("attributes", _attributes),
+        )
+    )
+}
+assert tuple(_CUSTOMER_CHECKS) == CUSTOMER_FIELDS
 
 
 def customer_record(
@@ -295,8 +328,8 @@ def customer_record(
     given = [False] * len(CUSTOMER_FIELDS)
     try:
         for field, value in row.items():
-            at = _CUSTOMER_AT[field]
-            values[at] = _customer_value(field, value, latest, clean)
+            at, check = _CUSTOMER_CHECKS[field]
+            values[at] = check(value, latest, clean)
             given[at] = True
     except (KeyError, ValueError):
         return None

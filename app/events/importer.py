@@ -406,6 +406,8 @@ class _Staged:
 
     async def _write(self, records: list[Record], context: Any, *, last: bool) -> None:
         conn = await raw_connection(self.session)
+        # The stage's sorts and hashes (a few MB) stay in memory rather than temp files.
+        await conn.execute("SET LOCAL work_mem = '64MB'")
         if not last:
             await conn.execute("SET LOCAL synchronous_commit = off")
         records = await self._without_erased(records)
@@ -465,7 +467,9 @@ ON CONFLICT (external_id) DO NOTHING
 """
 
 # amount × rate in NUMERIC, exact until the column rounds it to 6 places: what the API
-# stores for the same event. Ids stored before are duplicates.
+# stores for the same event. Ids stored before are duplicates. In customer order, as the
+# (customer_id, occurred_at) index and the foreign key check read: each customer's pages
+# are visited once per stage instead of once per event (about half the key check's time).
 _EVENT_INSERT = """
 INSERT INTO events (event_id, customer_id, type, occurred_at, amount, currency,
                     amount_base, margin, margin_base, rating, channel, attributes)
@@ -474,7 +478,7 @@ SELECT s.event_id, c.id, s.type, s.occurred_at, s.amount, s.currency,
   FROM {staged} s
   JOIN customers c ON c.external_id = s.customer
   LEFT JOIN unnest($1::text[], $2::numeric[]) AS r(currency, rate) ON r.currency = s.currency
- ORDER BY s.event_id COLLATE "C"
+ ORDER BY c.id, s.occurred_at, s.event_id COLLATE "C"
 ON CONFLICT (event_id) DO NOTHING
 """
 _EVENT_MERGE = _EVENT_INSERT.format(staged="import_events")
