@@ -3,6 +3,7 @@
     python -m bench.recompute                 # 10k and 100k customers (~10 events each)
     python -m bench.recompute --size 1m       # 100k and 1M customers
     python -m bench.recompute --skip-import   # recompute only
+    python -m bench.recompute --skip-recompute  # import only
 
 For each size: generated data (`bench.generate`, seeded) is written as JSON Lines and
 COPYed into a fresh migrated database, which is then vacuumed and analysed (what
@@ -35,7 +36,7 @@ from pathlib import Path
 import asyncpg
 import orjson
 
-from bench.generate import copy_into, generate, summary, write_files
+from bench.generate import Dataset, copy_into, generate, summary, write_files
 from bench.server import fresh_database, plain_url, server_description
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
@@ -90,12 +91,16 @@ def line(what: str, value: str, note: str = "") -> None:
     print(f"{what:<58}{value:<26}{note}", flush=True)
 
 
-def bench_size(n: int, *, work: Path, with_import: bool) -> dict[str, float]:
+def bench_size(
+    n: int, *, work: Path, with_import: bool, with_recompute: bool = True
+) -> dict[str, float]:
     as_of = generate_end()
     data = generate(n, seed=1, end=as_of)
     files = {p.name: p for p in write_files(data, work / f"{n}")}
     print(f"\n{summary(data)}", flush=True)
     figures: dict[str, float] = {}
+    if not with_recompute:
+        return _bench_import(data, files, figures)
     moment = (as_of + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     with fresh_database() as url:
         asyncio.run(copy_into(url, data))
@@ -126,6 +131,12 @@ def bench_size(n: int, *, work: Path, with_import: bool) -> dict[str, float]:
     figures.update(recompute=ours.seconds, lifetimes=theirs.seconds, recompute_mb=ours.peak_mb)
     if not with_import:
         return figures
+    return _bench_import(data, files, figures)
+
+
+def _bench_import(
+    data: Dataset, files: dict[str, Path], figures: dict[str, float]
+) -> dict[str, float]:
     with fresh_database() as url:
         for kind, rows in (("customers", len(data.customers)), ("events", len(data.events))):
             path = files[f"{kind}.jsonl"]
@@ -161,12 +172,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=["100k", "1m"], default="100k")
     parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--skip-recompute", action="store_true")
     args = parser.parse_args()
     large = SIZES[args.size]
     print(f"bench.recompute on {server_description()}; {os.cpu_count()} cores", flush=True)
+    steps = {"with_import": not args.skip_import, "with_recompute": not args.skip_recompute}
     with tempfile.TemporaryDirectory(prefix="stratum-bench-") as tmp:
-        small_figures = bench_size(large // 10, work=Path(tmp), with_import=not args.skip_import)
-        large_figures = bench_size(large, work=Path(tmp), with_import=not args.skip_import)
+        small_figures = bench_size(large // 10, work=Path(tmp), **steps)
+        large_figures = bench_size(large, work=Path(tmp), **steps)
+    if args.skip_recompute:
+        return
     growth = large_figures["recompute"] / small_figures["recompute"]
     print(
         f"\nrecompute time grows {growth:.1f}x for 10x the customers"

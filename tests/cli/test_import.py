@@ -104,7 +104,7 @@ async def test_a_value_the_database_refuses_rejects_only_its_row(
         # Past NUMERIC(24, 6): only PostgreSQL can tell (validation would stop it first).
         amount = Decimal("1e30") if line == 5 else Decimal(line)
         record = (line, f"e-{line}", f"c-{line % 3}", "order", moment, amount, "USD")
-        await target.stage((*record, None, None, None, None))
+        target.stage((*record, None, None, None, None))
     await target.flush()
     assert (summary.imported, summary.duplicates) == (6, 0)
     assert [line for line, _ in rejected] == [5]
@@ -180,3 +180,28 @@ def test_a_refused_statement_is_not_called_unreachable() -> None:
     assert _database_problem(OSError("connection refused")).startswith(
         "the database is not reachable"
     )
+
+
+async def test_jsonl_escapes_bom_and_crlf_are_read_like_the_api(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "customers.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + b'{"customer_id": "c-1", "name": "Caf\\u00e9 \\"Zur Post\\""}\r\n'
+        + b'{"customer_id": "c-2", "name": "a\\u0000b"}\r\n'
+        + b'{"customer_id": "c-3", "name": "\\ud800"}\r\n'
+        + b'{"customer_id": "c-4", "attributes": {"note": "x\\ty", "n": 18446744073709551615}}\n'
+        + b'{"customer_id": "c-5", "created_at": "2025-02-29T10:00:00Z"}\n'
+        + b'{"customer_id": "c-6", "attributes": {"k": "v\x7f"}}'
+    )
+    rejected: list[tuple[int, str]] = []
+    summary = await importer.import_file(
+        session, path=path, kind=None, reject=lambda line, why: rejected.append((line, why))
+    )
+    assert (summary.imported, summary.rejected) == (1, 5)
+    assert [line for line, _ in rejected] == [2, 3, 4, 5, 6]
+    assert "NUL" in rejected[0][1]
+    assert "attributes" in rejected[2][1] and "created_at" in rejected[3][1]
+    name = await session.execute(text("SELECT name FROM customers WHERE external_id = 'c-1'"))
+    assert name.scalar_one() == 'Café "Zur Post"'
