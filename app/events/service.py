@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import orjson
 from asyncpg.exceptions import ForeignKeyViolationError
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import after_commit
@@ -33,6 +34,7 @@ from app.events.schemas import (
     IngestResult,
     Rates,
     SkippedEvent,
+    check_conversion,
 )
 from app.policies.service import policy_for_ingest
 
@@ -57,8 +59,10 @@ def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-def parse(model: type[M], body: bytes | str, *, policy: Rates) -> M:
-    """Validate a JSON body against `model` and the policy; 400 or 422 naming every fault."""
+def parse(model: type[M], body: bytes | str, *, policy: Rates | None) -> M:
+    """Validate a JSON body against `model` and the policy; 400 or 422 naming every fault.
+
+    Without a policy only the shape is checked (then `check_rates` with the policy)."""
     try:
         return model.model_validate_json(body, context={"policy": policy})
     except ValidationError as exc:
@@ -66,6 +70,21 @@ def parse(model: type[M], body: bytes | str, *, policy: Rates) -> M:
             raise BadRequest("The request body is not valid JSON") from exc
         errors = validation_errors(exc)
         raise Invalid(f"{len(errors)} invalid field(s)", errors=errors) from exc
+
+
+def check_rates(event: EventIn, policy: Rates) -> None:
+    """What `parse` checks with the policy, for an event parsed without one: the same
+    422 `parse` gives (a model validator stops at its first fault, so one error)."""
+    try:
+        check_conversion(event, policy)
+    except PydanticCustomError as exc:
+        errors = [field_error([str((exc.context or {})["field"])], exc.message())]
+        raise Invalid("1 invalid field(s)", errors=errors) from exc
+
+
+def event_row(event: EventIn, policy: Rates) -> EventRow:
+    """The stored form of one event (amounts converted with the policy)."""
+    return _rows([(0, event)], policy)[0]
 
 
 async def ingest_json(session: AsyncSession, *, body: bytes) -> IngestResult:
