@@ -44,6 +44,10 @@ _MAX_BATCH = 1000
 _AMOUNT = re.compile(r"\d{1,15}(?:\.\d{1,6})?")
 _SIGNED = re.compile(r"-?\d{1,15}(?:\.\d{1,6})?")
 _LIMIT = 10**15
+_UTC_SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+# Any escape in orjson's output but \" and \\, and DEL, which it writes as it is.
+_ESCAPED = re.compile(rb'\\[^"\\]|\x7f')
+_INT64 = 2**63
 # amount × rate exactly, as app.events.service converts.
 _EXACT = Context(prec=60)
 
@@ -63,7 +67,8 @@ def batch_rows(body: bytes, policy: Rates) -> list[EventRow] | None:
     events = data["events"]
     if type(events) is not list or not 1 <= len(events) <= _MAX_BATCH:
         return None
-    latest = datetime.now(UTC) + types.FUTURE_SLACK
+    # Whole seconds, so that the text compares as the instant (never later than it).
+    latest = (datetime.now(UTC) + types.FUTURE_SLACK).strftime("%Y-%m-%dT%H:%M:%SZ")
     base = policy.base_currency
     try:
         with localcontext(_EXACT):
@@ -99,15 +104,42 @@ def _text(value: Any) -> str | None:
 def _attributes(value: Any) -> str | None:
     if value is None:
         return None
-    if type(value) is not dict or types.json_problem(value) is not None:
+    if type(value) is not dict:
         raise _NotPlain
+    # orjson refuses lone surrogates and writes every C0 control as an escape: a text
+    # with nothing escaped but quotes and backslashes holds no character that
+    # `types.json_problem` turns away, and the values left to check are the numbers.
     encoded = orjson.dumps(value)
-    if len(encoded) > types.MAX_ATTRIBUTES_BYTES:
+    if len(encoded) > types.MAX_ATTRIBUTES_BYTES or _ESCAPED.search(encoded):
+        raise _NotPlain
+    if not all(_flat_value(v) for v in value.values()) and types.json_problem(value):
         raise _NotPlain
     return encoded.decode()
 
 
-def _row(event: Any, policy: Rates, base: str, latest: datetime) -> EventRow:
+def _flat_value(value: Any) -> bool:
+    """A scalar `types.json_problem` accepts (its text checked by the caller)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_INT64 <= value < _INT64)
+    return kind is float and abs(value) < types.MAX_JSON_FLOAT
+
+
+def _time(moment: str, latest: str) -> str:
+    """occurred_at as the model stores it: the common UTC form by its text alone (ISO
+    text of one layout orders as its instant), anything else through the model's parser."""
+    if _UTC_SECOND.fullmatch(moment) and "1970" <= moment <= latest:
+        datetime.fromisoformat(moment)  # a real calendar time, or ValueError
+        return moment[:19] + "+00:00"
+    occurred_at: datetime = types._rfc3339(moment)
+    if occurred_at > datetime.fromisoformat(latest):
+        raise _NotPlain
+    return occurred_at.isoformat()
+
+
+def _row(event: Any, policy: Rates, base: str, latest: str) -> EventRow:
     if type(event) is not dict or not event.keys() <= _FIELDS:
         raise _NotPlain
     event_id = event.get("event_id")
@@ -123,9 +155,7 @@ def _row(event: Any, policy: Rates, base: str, latest: datetime) -> EventRow:
         and types.is_external_id(customer)
     ):
         raise _NotPlain
-    occurred_at: datetime = types._rfc3339(moment)
-    if occurred_at > latest:
-        raise _NotPlain
+    occurred_at = _time(moment, latest)
     amount = _amount(event.get("amount"), signed=False)
     margin = _amount(event.get("margin"), signed=True)
     raw_currency = event.get("currency")
@@ -156,7 +186,7 @@ def _row(event: Any, policy: Rates, base: str, latest: datetime) -> EventRow:
         event_id,
         customer,
         kind,
-        occurred_at.isoformat(),
+        occurred_at,
         amount_text,
         currency,
         amount_base,

@@ -90,6 +90,12 @@ def test_anything_unusual_goes_to_the_model() -> None:
         {**usual, "currency": "XAF"},
         {**usual, "rating": 3},
         {**usual, "occurred_at": "2026-03-01T10:00:00"},
+        {**usual, "occurred_at": "2026-02-30T10:00:00Z"},
+        {**usual, "occurred_at": "1969-12-31T23:59:59Z"},
+        {**usual, "occurred_at": "2999-01-01T00:00:00Z"},
+        {**usual, "attributes": {"a\tb": 1}},
+        {**usual, "attributes": {"n": 2**63}},
+        {**usual, "attributes": {"x": "\x7f"}},
         {**usual, "extra": 1},
         {**usual, "type": "inquiry"},
     ]
