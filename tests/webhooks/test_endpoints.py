@@ -169,6 +169,33 @@ async def test_a_new_order_updates_only_the_customer_fields_it_names(
     assert customer["attributes"] == {}
 
 
+async def test_a_new_customer_gets_every_field_of_the_delivery(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    fields = {
+        "name": "Acme GmbH",
+        "email": "Buyer@Acme.example",
+        "phone": "+49 30 1234 567",
+        "country": "de",
+        "customer_type": "business",
+        "role": "distributor",
+        "industry": "machinery",
+        "company_size": "medium",
+        "created_at": "2025-01-02T03:04:05+01:00",
+        "attributes": {"crm_owner": "li.wei", "n": [1, 2]},
+    }
+    body, headers = _signed(_order(customer_id="c-full", customer=fields))
+    assert (await _deliver(client, body, headers)).json() == {"accepted": 1, "duplicates": 0}
+    stored = (await client.get("/v1/customers/c-full", headers=writer)).json()
+    assert {k: stored[k] for k in fields} == {
+        **fields,
+        "email": "buyer@acme.example",
+        "phone": "+49301234567",
+        "country": "DE",
+        "created_at": "2025-01-02T02:04:05Z",
+    }
+
+
 async def test_concurrent_redeliveries_store_one_event(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
