@@ -9,7 +9,7 @@ from sqlalchemy import Row, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import raw_connection
+from app.core.db import transaction_connection
 from app.policies.models import Policy
 
 # Ingestion holds this lock shared for its whole transaction, a policy change holds it
@@ -30,7 +30,7 @@ LATEST_VERSION = "SELECT max(version) FROM policies"
 
 async def lock_shared_raw(session: AsyncSession) -> None:
     """The shared policy lock, in one round trip (a simple query: nothing to prepare)."""
-    conn = await raw_connection(session)
+    conn = await transaction_connection(session)
     await conn.execute(LOCK_SHARED)
 
 
@@ -38,7 +38,7 @@ async def lock_shared_latest(session: AsyncSession) -> int | None:
     """The shared policy lock, then the newest version in a statement of its own: its
     snapshot is taken once the lock is held, so a change committed meanwhile is seen."""
     await lock_shared_raw(session)
-    conn = await raw_connection(session)
+    conn = await transaction_connection(session)
     version: int | None = await conn.fetchval(LATEST_VERSION)
     return version
 

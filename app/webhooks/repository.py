@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import raw_connection
+from app.core.db import transaction_connection
 from app.events.repository import EventRow
 
 # Run after the policy lock is held, so the version it reads is the one in force. The
@@ -98,7 +98,7 @@ class Stored:
 async def prepare(session: AsyncSession, *, customer_id: str, subject: bytes) -> Prepared:
     """The policy version in force and whether the customer was erased; a customer not
     known yet (and not erased) is created."""
-    conn = await raw_connection(session)
+    conn = await transaction_connection(session)
     row = await conn.fetchrow(_PREPARE, customer_id, subject)
     assert row is not None
     return Prepared(version=row["version"], erased=bool(row["erased"]))
@@ -130,7 +130,7 @@ async def store(
     statement; `row` is the event as `app.events.repository` stores it."""
     names = tuple(name for name in CUSTOMER_COLUMNS if name in customer_fields)
     values = [_column_value(name, customer_fields[name]) for name in names]
-    conn = await raw_connection(session)
+    conn = await transaction_connection(session)
     event_id, customer_id, *columns = row
     result = await conn.fetchrow(
         _store_statement(names), customer_id, webhook_id, event_id, *columns, *values
