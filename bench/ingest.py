@@ -169,6 +169,14 @@ def ingest_bench(
     )
 
 
+def cpu_per_item(load: LoadResult, items: int, unit: float) -> str:
+    """The service's and PostgreSQL's CPU per event or delivery: on a busy machine a
+    figure that waiting does not inflate, unlike the rates."""
+    cores = load.cores
+    app, pg = (cores.get(k, 0.0) * load.seconds / max(items, 1) * unit for k in ("app", "postgres"))
+    return f"service {app:,.1f}, PostgreSQL {pg:,.1f}"
+
+
 def section(result: IngestResult) -> Section:
     copy = result.copy_rate
     spread = ", ".join(f"{r:,.0f}" for r in result.copy_rates)
@@ -204,6 +212,12 @@ def section(result: IngestResult) -> Section:
                 ratio=f"{result.api.p50 / (1e6 / copy):.1f}x",
             )
         )
+        figures.append(
+            Figure(
+                name="  CPU per event (µs)",
+                value=cpu_per_item(result.api, result.events, 1e6),
+            )
+        )
     name = f"POST /v1/webhooks/orders, {WEBHOOK_CLIENTS} connections"
     if result.webhook is None:
         figures.append(missing(name))
@@ -218,6 +232,12 @@ def section(result: IngestResult) -> Section:
                 target=">= 1,000/s",
                 verdict=check(w.rps >= 1000),
                 cpu=w.cpu_split(),
+            )
+        )
+        figures.append(
+            Figure(
+                name="  CPU per delivery (ms)",
+                value=cpu_per_item(w, w.requests, 1e3),
             )
         )
     return Section(

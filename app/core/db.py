@@ -393,3 +393,20 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
     else:
         await conn.exec_driver_sql("SELECT 1")
     return driver
+
+
+_DRIVER = "driver_connection"
+
+
+async def transaction_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
+    """`raw_connection`, remembered until the session's transaction ends: a request that
+    sends several driver statements looks its connection up once."""
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_DRIVER)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        driver: asyncpg.Connection[Any] = cached[1]
+        if driver.is_in_transaction():
+            return driver
+    driver = await raw_connection(session)
+    session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
+    return driver

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     recompute_chunk: int = 50_000
     incremental_batch: int = 5000
     incremental_interval_seconds: float = 5.0
+    # Re-classification waits until ingest has paused this long (a customer marked by
+    # many batches is then classified once, not per batch), but never keeps a mark
+    # waiting longer than the max delay, so a customer is current within a minute even
+    # under sustained ingest.
+    incremental_settle_seconds: float = 2.0
+    incremental_max_delay_seconds: float = 20.0
     schedules: bool = True
     schedule_check_seconds: float = 30.0
     delivery_interval_seconds: float = 1.0

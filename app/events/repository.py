@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import raw_connection
+from app.core.db import transaction_connection
 
 # Set-based statements whose list parameters travel as one comma-joined string each
 # (`string_to_array`): asyncpg checks every element of a list parameter against
@@ -103,7 +103,7 @@ _JOINED = 10  # the leading columns that travel comma-joined
 
 async def ensure_customers(session: AsyncSession, *, external_ids: Iterable[str]) -> None:
     """Create the customers not stored yet (bare: just their id)."""
-    conn = await raw_connection(session)
+    conn = await transaction_connection(session)
     await conn.execute(_ENSURE_CUSTOMERS, ",".join(external_ids))
 
 
@@ -114,7 +114,7 @@ async def insert_events(session: AsyncSession, *, rows: Sequence[EventRow]) -> i
     """
     if not rows:
         return 0
-    conn = await raw_connection(session)
+    conn = await transaction_connection(session)
     columns = list(zip(*rows, strict=True))
     joined = [",".join("" if v is None else str(v) for v in c) for c in columns[:_JOINED]]
     stored: int = await conn.fetchval(_INSERT_EVENTS, *joined, *map(list, columns[_JOINED:]))
@@ -122,7 +122,7 @@ async def insert_events(session: AsyncSession, *, rows: Sequence[EventRow]) -> i
 
 
 async def customer_id(session: AsyncSession, *, external_id: str) -> int | None:
-    conn = await raw_connection(session)
+    conn = await transaction_connection(session)
     found: int | None = await conn.fetchval(_CUSTOMER_ID, external_id)
     return found
 
@@ -131,7 +131,7 @@ async def page_for_customer(
     session: AsyncSession, *, customer_id: int, before: Position | None, limit: int
 ) -> list[Any]:
     """Up to `limit` events of one customer, latest first, after the `before` position."""
-    conn = await raw_connection(session)
+    conn = await transaction_connection(session)
     if before is None:
         return list(await conn.fetch(_PAGE, customer_id, limit))
     return list(await conn.fetch(_PAGE_AFTER, customer_id, before[0], before[1], limit))

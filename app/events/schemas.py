@@ -106,7 +106,7 @@ class EventIn(BaseModel):
                 raise _rule("margin", "is only allowed on order events")
             policy = info.context.get("policy") if info.context else None
             if policy is not None:
-                _check_conversion(self, policy)
+                check_conversion(self, policy)
         else:
             for name in ("amount", "currency", "margin"):
                 if getattr(self, name) is not None:
@@ -116,7 +116,7 @@ class EventIn(BaseModel):
         return self
 
 
-def _check_conversion(event: EventIn, policy: Rates) -> None:
+def check_conversion(event: EventIn, policy: Rates) -> None:
     base = policy.base_currency
     currency = event.currency or base
     rate = policy.rate(currency)

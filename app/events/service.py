@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Context, Decimal, localcontext
 from typing import Any, TypeVar
 
 import orjson
 from asyncpg.exceptions import ForeignKeyViolationError
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import after_commit
@@ -20,6 +21,7 @@ from app.customers import repository as customers
 from app.customers.schemas import CustomerUpsert
 from app.customers.service import upsert_values
 from app.events import repository
+from app.events.plain import batch_rows
 from app.events.repository import EventRow
 from app.events.schemas import (
     BASE_LIMIT,
@@ -30,6 +32,7 @@ from app.events.schemas import (
     IngestResult,
     Rates,
     SkippedEvent,
+    check_conversion,
 )
 from app.policies.service import policy_for_ingest
 
@@ -54,8 +57,10 @@ def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-def parse(model: type[M], body: bytes | str, *, policy: Rates) -> M:
-    """Validate a JSON body against `model` and the policy; 400 or 422 naming every fault."""
+def parse(model: type[M], body: bytes | str, *, policy: Rates | None) -> M:
+    """Validate a JSON body against `model` and the policy; 400 or 422 naming every fault.
+
+    Without a policy only the shape is checked (then `check_rates` with the policy)."""
     try:
         return model.model_validate_json(body, context={"policy": policy})
     except ValidationError as exc:
@@ -65,12 +70,31 @@ def parse(model: type[M], body: bytes | str, *, policy: Rates) -> M:
         raise Invalid(f"{len(errors)} invalid field(s)", errors=errors) from exc
 
 
+def check_rates(event: EventIn, policy: Rates) -> None:
+    """What `parse` checks with the policy, for an event parsed without one: the same
+    422 `parse` gives (a model validator stops at its first fault, so one error)."""
+    try:
+        check_conversion(event, policy)
+    except PydanticCustomError as exc:
+        errors = [field_error([str((exc.context or {})["field"])], exc.message())]
+        raise Invalid("1 invalid field(s)", errors=errors) from exc
+
+
+def event_row(event: EventIn, policy: Rates) -> EventRow:
+    """The stored form of one event (amounts converted with the policy)."""
+    return _rows([(0, event)], policy)[0]
+
+
 async def ingest_json(session: AsyncSession, *, body: bytes) -> IngestResult:
     """A POST /v1/events body: validated in one pass, stored all or nothing (the request's
     transaction; counted once it is committed)."""
     policy = (await policy_for_ingest(session)).document
-    batch = parse(EventBatch, body, policy=policy)
-    result = await store(session, events=batch.events, policy=policy)
+    rows = batch_rows(body, policy)
+    if rows is not None:
+        result = await store_rows(session, rows=rows)
+    else:
+        batch = parse(EventBatch, body, policy=policy)
+        result = await store(session, events=batch.events, policy=policy)
     after_commit(session, lambda: count(result, source="api"))
     return result
 
@@ -98,37 +122,61 @@ async def store(
     stored before, are duplicates. Events of erased customers are skipped, each named.
     `policy` is what policy_for_ingest gave in this transaction (taken here if absent).
     """
-    if policy is None:
-        policy = (await policy_for_ingest(session)).document
-    unique: dict[str, tuple[int, EventIn]] = {}
-    for index, event in enumerate(events):
-        unique.setdefault(event.event_id, (index, event))
+    in_force = policy if policy is not None else (await policy_for_ingest(session)).document
+    return await _store(
+        session,
+        keys=[(e.event_id, e.customer_id) for e in events],
+        rows_of=lambda kept: _rows(((i, events[i]) for i in kept), in_force),
+    )
+
+
+async def store_rows(session: AsyncSession, *, rows: Sequence[EventRow]) -> IngestResult:
+    """`store` for events already in their stored form (converted under the policy lock
+    this transaction holds)."""
+    return await _store(
+        session, keys=[(r[0], r[1]) for r in rows], rows_of=lambda kept: [rows[i] for i in kept]
+    )
+
+
+# (event_id, customer_id) of each event of a batch, in order.
+_Keys = Sequence[tuple[str, str]]
+
+
+async def _store(
+    session: AsyncSession, *, keys: _Keys, rows_of: Callable[[list[int]], list[EventRow]]
+) -> IngestResult:
+    unique: dict[str, tuple[int, str]] = {}
+    for index, (event_id, customer) in enumerate(keys):
+        unique.setdefault(event_id, (index, customer))
     try:
         # A savepoint: a customer erased by a transaction that commits while this batch
         # waits on it fails the insert (a foreign-key violation), not the request.
         async with session.begin_nested():
-            accepted, skipped = await _store_once(session, unique=unique, policy=policy)
+            accepted, skipped = await _store_once(session, unique=unique, rows_of=rows_of)
     except ForeignKeyViolationError:
-        accepted, skipped = await _store_once(session, unique=unique, policy=policy)
+        accepted, skipped = await _store_once(session, unique=unique, rows_of=rows_of)
     return IngestResult(
         accepted=accepted,
-        duplicates=len(events) - accepted - len(skipped),
+        duplicates=len(keys) - accepted - len(skipped),
         skipped=skipped or None,
     )
 
 
 async def _store_once(
-    session: AsyncSession, *, unique: dict[str, tuple[int, EventIn]], policy: Rates
+    session: AsyncSession,
+    *,
+    unique: dict[str, tuple[int, str]],
+    rows_of: Callable[[list[int]], list[EventRow]],
 ) -> tuple[int, list[SkippedEvent]]:
-    erased = await erased_ids(session, external_ids={e.customer_id for _, e in unique.values()})
+    erased = await erased_ids(session, external_ids={c for _, c in unique.values()})
     skipped = [
-        SkippedEvent(index=i, event_id=e.event_id, reason=ERASED_REASON)
-        for i, e in unique.values()
-        if e.customer_id in erased
+        SkippedEvent(index=i, event_id=event_id, reason=ERASED_REASON)
+        for event_id, (i, c) in unique.items()
+        if c in erased
     ]
-    kept = [(i, e) for i, e in unique.values() if e.customer_id not in erased]
-    rows = _rows(kept, policy)
-    await repository.ensure_customers(session, external_ids={e.customer_id for _, e in kept})
+    kept = [(i, c) for i, c in unique.values() if c not in erased]
+    rows = rows_of([i for i, _ in kept])
+    await repository.ensure_customers(session, external_ids={c for _, c in kept})
     return await repository.insert_events(session, rows=rows), skipped
 
 

@@ -225,7 +225,13 @@ class Worker:
     # -- the other loops -----------------------------------------------------------------
 
     async def _incremental(self) -> bool:
-        done = await incremental.run_once(self.sessionmaker, batch=self.settings.incremental_batch)
+        s = self.settings
+        done = await incremental.run_once(
+            self.sessionmaker,
+            batch=s.incremental_batch,
+            settle=s.incremental_settle_seconds,
+            max_delay=s.incremental_max_delay_seconds,
+        )
         return done > 0
 
     async def _schedule(self) -> bool:

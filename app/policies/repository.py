@@ -9,6 +9,7 @@ from sqlalchemy import Row, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import transaction_connection
 from app.policies.models import Policy
 
 # Ingestion holds this lock shared for its whole transaction, a policy change holds it
@@ -20,6 +21,26 @@ POLICY_LOCK = 4_170_002
 
 async def lock_shared(session: AsyncSession) -> None:
     await session.execute(text(f"SELECT pg_advisory_xact_lock_shared({POLICY_LOCK})"))
+
+
+# The same two steps on the driver: they run on every ingest request and webhook delivery.
+LOCK_SHARED = f"SELECT pg_advisory_xact_lock_shared({POLICY_LOCK})"
+LATEST_VERSION = "SELECT max(version) FROM policies"
+
+
+async def lock_shared_raw(session: AsyncSession) -> None:
+    """The shared policy lock, in one round trip (a simple query: nothing to prepare)."""
+    conn = await transaction_connection(session)
+    await conn.execute(LOCK_SHARED)
+
+
+async def lock_shared_latest(session: AsyncSession) -> int | None:
+    """The shared policy lock, then the newest version in a statement of its own: its
+    snapshot is taken once the lock is held, so a change committed meanwhile is seen."""
+    await lock_shared_raw(session)
+    conn = await transaction_connection(session)
+    version: int | None = await conn.fetchval(LATEST_VERSION)
+    return version
 
 
 async def lock_exclusive(session: AsyncSession) -> None:

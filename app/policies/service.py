@@ -59,8 +59,19 @@ async def policy_for_ingest(session: AsyncSession) -> ActivePolicy:
     Takes the shared policy lock, then asks for the newest version afresh (no cache: a
     version another process made a moment ago must be used, or its re-basing missed).
     """
-    await repository.lock_shared(session)
-    version = await repository.latest_version(session)
+    version = await repository.lock_shared_latest(session)
+    return await in_force(session, version=version)
+
+
+async def lock_for_ingest(session: AsyncSession) -> None:
+    """The shared policy lock alone, for a caller that reads the newest version in a
+    statement of its own after this one (then `in_force`)."""
+    await repository.lock_shared_raw(session)
+
+
+async def in_force(session: AsyncSession, *, version: int | None) -> ActivePolicy:
+    """The policy of `version`, the newest one read under the shared lock; with none
+    stored yet, the default one is written."""
     if version is None:
         await repository.insert_first(session, document=default_document())
         version = 1

@@ -10,10 +10,11 @@ from app.core.db import after_commit
 from app.core.observability import log
 from app.core.problems import ServiceUnavailable, Unauthorized
 from app.core.settings import Settings
-from app.customers import repository as customers
+from app.customers import erasure
+from app.customers.service import upsert_values
 from app.events import service as events
 from app.events.schemas import IngestResult, SkippedEvent, WebhookOrder
-from app.policies.service import policy_for_ingest
+from app.policies.service import in_force, lock_for_ingest
 from app.webhooks import repository
 from app.webhooks.signing import (
     MalformedSecret,
@@ -24,6 +25,7 @@ from app.webhooks.signing import (
 )
 
 DUPLICATE = IngestResult(accepted=0, duplicates=1)
+ACCEPTED = IngestResult(accepted=1, duplicates=0)
 
 
 def authenticate(body: bytes, headers: Mapping[str, str], settings: Settings) -> str:
@@ -59,24 +61,37 @@ async def receive_order(
     then is the answer sent: a sender that saw no 2xx may safely deliver again.
     """
     webhook_id = authenticate(body, headers, settings)
-    policy = (await policy_for_ingest(session)).document
-    order = events.parse(WebhookOrder, body, policy=policy)
-    if await events.erased_ids(session, external_ids=[order.customer_id]):
-        # Acknowledged, so the sender stops retrying; not even the delivery is recorded.
-        return IngestResult(
-            accepted=0,
-            duplicates=0,
-            skipped=[SkippedEvent(index=0, event_id=order.event_id, reason=events.ERASED_REASON)],
-        )
-    if not await repository.record(session, webhook_id=webhook_id, event_id=order.event_id):
-        after_commit(session, lambda: events.count(DUPLICATE, source="webhook"))
-        return DUPLICATE
-    result = await events.store(session, events=[order.event()], policy=policy)
-    # A known order carries nothing new; its (possibly older) customer fields are not applied.
-    if result.accepted and order.customer is not None:
-        await customers.upsert(
-            session, external_id=order.customer_id, values=events.customer_values(order.customer)
-        )
+    # The shape first; the rates once the policy in force is known (under its lock).
+    order = events.parse(WebhookOrder, body, policy=None)
+    await lock_for_ingest(session)
+    prepared = await repository.prepare(
+        session, customer_id=order.customer_id, subject=erasure.subject(order.customer_id)
+    )
+    if prepared.erased:
+        return _erased(order)
+    policy = (await in_force(session, version=prepared.version)).document
+    event = order.event()
+    events.check_rates(event, policy)
+    # A known order carries nothing new; its (possibly older) customer fields are not
+    # applied, which the statement sees for itself.
+    done = await repository.store(
+        session,
+        webhook_id=webhook_id,
+        row=events.event_row(event, policy),
+        customer_fields={} if order.customer is None else upsert_values(order.customer),
+    )
+    if not done.found:  # erased while this delivery waited for the customer's row
+        return _erased(order)
+    result = DUPLICATE if not done.stored else ACCEPTED
     # The request's session dependency commits before the answer is sent.
     after_commit(session, lambda: events.count(result, source="webhook"))
     return result
+
+
+def _erased(order: WebhookOrder) -> IngestResult:
+    """Acknowledged, so the sender stops retrying; not even the delivery is recorded."""
+    return IngestResult(
+        accepted=0,
+        duplicates=0,
+        skipped=[SkippedEvent(index=0, event_id=order.event_id, reason=events.ERASED_REASON)],
+    )

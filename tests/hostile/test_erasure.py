@@ -166,3 +166,26 @@ async def test_a_batch_racing_an_erasure_skips_the_erased_customer(
     assert [s["event_id"] for s in response.json()["skipped"]] == ["o-erased-new"]
     for needle in NEEDLES:
         assert await rows_mentioning(session, needle) == {}, needle
+
+
+async def test_a_delivery_racing_an_erasure_is_skipped_and_records_nothing(
+    app: Any, client: httpx.AsyncClient, admin: dict[str, str], session: AsyncSession
+) -> None:
+    await _history(client, admin)
+    async with app.state.sessionmaker() as erasing:
+        await customers.erase(erasing, customer_id="cust-erased")
+        # The delivery finds the customer still there, then waits on the erasing transaction.
+        body, headers = signed(
+            order("o-erased-late", "cust-erased", customer={"name": "Wang Fang"}), msg_id="msg_z"
+        )
+        delivering = asyncio.create_task(
+            client.post("/v1/webhooks/orders", content=body, headers=headers)
+        )
+        await asyncio.sleep(0.5)
+        await erasing.commit()
+    response = await delivering
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 0
+    assert [s["event_id"] for s in response.json()["skipped"]] == ["o-erased-late"]
+    for needle in [*NEEDLES, "msg_z"]:
+        assert await rows_mentioning(session, needle) == {}, needle

@@ -27,6 +27,8 @@ def fast(settings: Settings, **overrides: Any) -> Settings:
         "worker_poll_seconds": 0.2,
         "job_heartbeat_seconds": 2.0,
         "incremental_interval_seconds": 0.1,
+        "incremental_settle_seconds": 0.1,
+        "incremental_max_delay_seconds": 1.0,
         "schedule_check_seconds": 0.2,
         "delivery_interval_seconds": 0.05,
         "delivery_timeout_seconds": 1.0,

@@ -65,3 +65,33 @@ async def test_a_batch_takes_every_mark_once_and_leaves_new_ones(
         await session.execute(text("SELECT count(*) FROM classification_changes"))
     ).scalar_one()
     assert changes == 3
+
+
+async def test_a_round_waits_for_a_pause_in_ingest_but_not_past_the_max_delay(
+    client: httpx.AsyncClient, admin: dict[str, str], app: Any, session: AsyncSession
+) -> None:
+    await orders(client, admin, "busy", [3])
+    waiting = {"settle": 3600.0, "max_delay": 3600.0}
+    assert await incremental.run_once(app.state.sessionmaker, batch=10, **waiting) == 0
+    marks = (await session.execute(text("SELECT count(*) FROM dirty_customers"))).scalar_one()
+    assert marks == 1
+    # The oldest mark has waited long enough: the round runs although ingest goes on.
+    overdue = {"settle": 3600.0, "max_delay": 0.0}
+    assert await incremental.run_once(app.state.sessionmaker, batch=10, **overdue) == 1
+    assert await incremental.run_once(app.state.sessionmaker, batch=10) == 0
+
+
+async def test_every_mark_of_a_customer_is_taken_in_one_round(
+    client: httpx.AsyncClient, admin: dict[str, str], app: Any, session: AsyncSession
+) -> None:
+    for days in ([3], [9], [12]):
+        await orders(client, admin, "often", days)
+    await orders(client, admin, "once", [5])
+    marks = (await session.execute(text("SELECT count(*) FROM dirty_customers"))).scalar_one()
+    assert marks == 4
+    # The oldest mark picks "often"; its later marks go with it, "once" waits its turn.
+    assert await incremental.run_once(app.state.sessionmaker, batch=1) == 1
+    left = (await session.execute(text("SELECT count(*) FROM dirty_customers"))).scalar_one()
+    assert left == 1
+    assert await incremental.run_once(app.state.sessionmaker, batch=1) == 1
+    assert await incremental.run_once(app.state.sessionmaker, batch=1) == 0

@@ -17,7 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
+from app.customers.schemas import CustomerUpsert
 from app.main import create_app
+from app.webhooks import repository as webhook_repository
 from tests.conftest import WEBHOOK_SECRET
 
 URL = "/v1/webhooks/orders"
@@ -165,6 +167,33 @@ async def test_a_new_order_updates_only_the_customer_fields_it_names(
         "FR",
     )
     assert customer["attributes"] == {}
+
+
+async def test_a_new_customer_gets_every_field_of_the_delivery(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    fields = {
+        "name": "Acme GmbH",
+        "email": "Buyer@Acme.example",
+        "phone": "+49 30 1234 567",
+        "country": "de",
+        "customer_type": "business",
+        "role": "distributor",
+        "industry": "machinery",
+        "company_size": "medium",
+        "created_at": "2025-01-02T03:04:05+01:00",
+        "attributes": {"crm_owner": "li.wei", "n": [1, 2]},
+    }
+    body, headers = _signed(_order(customer_id="c-full", customer=fields))
+    assert (await _deliver(client, body, headers)).json() == {"accepted": 1, "duplicates": 0}
+    stored = (await client.get("/v1/customers/c-full", headers=writer)).json()
+    assert {k: stored[k] for k in fields} == {
+        **fields,
+        "email": "buyer@acme.example",
+        "phone": "+49301234567",
+        "country": "DE",
+        "created_at": "2025-01-02T02:04:05Z",
+    }
 
 
 async def test_concurrent_redeliveries_store_one_event(
@@ -391,6 +420,39 @@ async def test_an_invalid_order_after_a_valid_signature(
     assert await _count(session) == 0
     assert await _count(session, "webhook_deliveries") == 0
     assert await _count(session, "customers") == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"currency": "XAF"}, "currency", "no exchange rate for XAF in the policy (base USD)"),
+        ({"currency": "EUR", "amount": "999999999999999"}, "amount", "is too large once"),
+    ],
+)
+async def test_an_order_the_policy_cannot_convert_is_422_naming_the_field(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    admin: dict[str, str],
+    fields: dict[str, str],
+    field: str,
+    message: str,
+) -> None:
+    policy = (await client.get("/v1/policy", headers=admin)).json()
+    document = {k: v for k, v in policy.items() if k not in ("version", "created_at")}
+    document["exchange_rates"] = {**document["exchange_rates"], "EUR": "10000"}
+    assert (await client.put("/v1/policy", json=document, headers=admin)).status_code == 200
+    response = await _deliver(client, *_signed(_order(customer={"name": "Acme"}, **fields)))
+    assert response.status_code == 422
+    assert response.json()["detail"] == "1 invalid field(s)"
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert error["message"].startswith(message)
+    for table in ("events", "webhook_deliveries", "customers"):
+        assert await _count(session, table) == 0, table
+
+
+def test_a_delivery_can_set_every_customer_field() -> None:
+    assert set(CustomerUpsert.model_fields) == set(webhook_repository.CUSTOMER_COLUMNS)
 
 
 async def test_a_rejected_delivery_can_be_sent_again_once_fixed(
