@@ -26,6 +26,7 @@ from app.core.limits import BodyLimitMiddleware
 from app.core.observability import RequestContextMiddleware, configure_logging
 from app.core.settings import Settings, get_settings
 from app.customers.endpoints import router as customers_router
+from app.dashboard import warmup as dashboard_warmup
 from app.dashboard.endpoints import router as dashboard_router
 from app.events.endpoints import router as events_router
 from app.jobs.endpoints import router as jobs_router
@@ -53,8 +54,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database_url or resolve_database_url(settings)
         await open_databases(app, url, settings)
-        warmer = (
-            asyncio.create_task(keep_warm(app.state.sessionmaker)) if settings.warm_models else None
+        warmers = (
+            [
+                asyncio.create_task(keep_warm(app.state.sessionmaker)),
+                asyncio.create_task(dashboard_warmup.warm(app.state.sessionmaker)),
+            ]
+            if settings.warm_models
+            else []
         )
         # The worker has its own small pool: background work never starves requests.
         worker_engine = create_engine(url, settings.model_copy(update={"db_pool_size": 4}))
@@ -66,7 +72,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         finally:
             await worker.stop()
             await worker_engine.dispose()
-            if warmer is not None:
+            for warmer in warmers:
                 warmer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await warmer
@@ -85,11 +91,12 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
+    # The hot reads first: routes are matched in order.
     app.include_router(customers_router)
+    app.include_router(classification_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)
     app.include_router(policy_router)
-    app.include_router(classification_router)
     app.include_router(segments_router)
     app.include_router(dashboard_router)
     app.include_router(jobs_router)
