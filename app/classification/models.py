@@ -37,10 +37,8 @@ class CurrentClassification(Base):
     """The stored classification of each customer, written by `recompute`."""
 
     __tablename__ = "classifications"
-    __table_args__ = (
-        Index("ix_classifications_tier_stage", "tier", "stage"),
-        Index("ix_classifications_stage", "stage"),
-    )
+    # (tier, stage) is served by the covering cell index (migration 0008).
+    __table_args__ = (Index("ix_classifications_stage", "stage"),)
 
     customer_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
