@@ -28,23 +28,8 @@ import orjson
 from app.core import types
 from app.core.countries import COUNTRY_CODES
 from app.customers.schemas import _email, _phone
-from app.events.schemas import BASE_LIMIT, MONEY_TYPES, Rates
+from app.events.schemas import BASE_LIMIT, EVENT_FIELDS, EVENT_TYPE_NAMES, MONEY_TYPES, Rates
 
-_EVENT_TYPES = frozenset({"order", "refund", "inquiry", "feedback", "interaction"})
-_EVENT_FIELDS = frozenset(
-    {
-        "event_id",
-        "customer_id",
-        "type",
-        "occurred_at",
-        "amount",
-        "currency",
-        "margin",
-        "rating",
-        "channel",
-        "attributes",
-    }
-)
 _CHANNEL_LIMIT = 64
 # The usual shapes, which need none of the general parsers' steps: a UTC time to the
 # second or microsecond, a plain decimal within the API's 15 digits and 6 places.
@@ -139,7 +124,7 @@ def event_record(
 
     `latest` is the newest time accepted (now plus the API's slack), fixed per batch.
     """
-    if not row.keys() <= _EVENT_FIELDS:
+    if not row.keys() <= EVENT_FIELDS:
         return None
     event_id = row.get("event_id")
     customer = row.get("customer_id")
@@ -150,7 +135,7 @@ def event_record(
         and isinstance(customer, str)
         and isinstance(moment, str)
         and isinstance(kind, str)
-        and kind in _EVENT_TYPES
+        and kind in EVENT_TYPE_NAMES
         and types.is_external_id(event_id)
         and types.is_external_id(customer)
     ):

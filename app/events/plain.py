@@ -20,23 +20,8 @@ import orjson
 
 from app.core import types
 from app.events.repository import EventRow
-from app.events.schemas import BASE_LIMIT, MONEY_TYPES, Rates
+from app.events.schemas import BASE_LIMIT, EVENT_FIELDS, EVENT_TYPE_NAMES, MONEY_TYPES, Rates
 
-_TYPES = frozenset({"order", "refund", "inquiry", "feedback", "interaction"})
-_FIELDS = frozenset(
-    {
-        "event_id",
-        "customer_id",
-        "type",
-        "occurred_at",
-        "amount",
-        "currency",
-        "margin",
-        "rating",
-        "channel",
-        "attributes",
-    }
-)
 _CHANNEL_LIMIT = 64
 _MAX_BATCH = 1000
 # Below 10^15 with at most six places: the amounts `types._money` takes, in the form
@@ -140,7 +125,7 @@ def _time(moment: str, latest: str) -> str:
 
 
 def _row(event: Any, policy: Rates, base: str, latest: str) -> EventRow:
-    if type(event) is not dict or not event.keys() <= _FIELDS:
+    if type(event) is not dict or not event.keys() <= EVENT_FIELDS:
         raise _NotPlain
     event_id = event.get("event_id")
     customer = event.get("customer_id")
@@ -150,7 +135,7 @@ def _row(event: Any, policy: Rates, base: str, latest: str) -> EventRow:
         type(event_id) is str
         and type(customer) is str
         and type(moment) is str
-        and kind in _TYPES
+        and kind in EVENT_TYPE_NAMES
         and types.is_external_id(event_id)
         and types.is_external_id(customer)
     ):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, get_args
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,7 @@ from app.core.types import (
 from app.customers.schemas import CustomerUpsert
 
 EventType = Literal["order", "refund", "inquiry", "feedback", "interaction"]
+EVENT_TYPE_NAMES: frozenset[str] = frozenset(get_args(EventType))
 MONEY_TYPES = frozenset({"order", "refund"})
 # events.amount_base and margin_base are NUMERIC(24, 6): anything from 10^18 up overflows.
 BASE_LIMIT = Decimal("1e18")
@@ -125,6 +126,10 @@ def check_conversion(event: EventIn, policy: Rates) -> None:
     for name, value in (("amount", event.amount), ("margin", event.margin)):
         if value is not None and abs(value) * rate >= BASE_LIMIT:
             raise _rule(name, f"is too large once converted to {base}")
+
+
+# The keys an event may carry: the fast paths hand anything else to the model.
+EVENT_FIELDS: frozenset[str] = frozenset(EventIn.model_fields)
 
 
 class EventBatch(BaseModel):
