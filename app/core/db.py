@@ -193,20 +193,40 @@ class ReadRouting:
     def replica_failed(self) -> None:
         self._replica_down_until = time.monotonic() + self.retry_seconds
 
+    async def _connected(
+        self, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> AsyncSession | None:
+        """A session of `sessionmaker` holding a connection, or None if its server is down."""
+        session = sessionmaker()
+        try:
+            await session.connection()
+        except Exception as exc:
+            await session.close()
+            if not is_unavailable(exc):
+                raise
+            return None
+        return session
+
     async def open(self) -> AsyncSession:
         """A read session: the replica's, checked out now so that a replica that is down
         sends this request to the primary instead of failing it; else the primary's."""
-        if self.replica is not None and self.replica_usable():
-            session = self.replica()
-            try:
-                await session.connection()
-            except Exception as exc:
-                await session.close()
-                if not is_unavailable(exc):
-                    raise
-                self.replica_failed()
-            else:
+        if self.replica is None:
+            return self.primary()
+        if self.replica_usable():
+            session = await self._connected(self.replica)
+            if session is not None:
                 return session
+            self.replica_failed()
+            return self.primary()
+        # The replica failed a moment ago. The primary serves, unless it is the one that
+        # is down now: then the replica is tried again before waiting out its pause.
+        session = await self._connected(self.primary)
+        if session is not None:
+            return session
+        session = await self._connected(self.replica)
+        if session is not None:
+            self._replica_down_until = 0.0
+            return session
         return self.primary()
 
     def failed(self, session: AsyncSession, exc: BaseException) -> None:

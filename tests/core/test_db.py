@@ -56,3 +56,26 @@ def test_an_outage_is_recognised_however_it_is_wrapped() -> None:
     # A bug is not an outage, wrapped or not.
     assert not is_unavailable(ValueError("a bug"))
     assert not is_unavailable(_adapter_error(asyncpg.exceptions.UndefinedColumnError("x")))
+
+
+async def test_reads_go_to_a_replica_marked_down_when_the_primary_is_down(app: Any) -> None:
+    from app.core.db import ReadRouting, create_engine, is_replica
+    from app.core.settings import Settings
+
+    # A primary nobody answers on, and a "replica" that works but failed a moment ago.
+    settings = Settings(db_connect_timeout_seconds=1)
+    down = create_engine("postgresql://postgres@127.0.0.1:9/nowhere", settings)
+    routing = ReadRouting(down, app.state.engine, retry_seconds=3600)
+    routing.replica_failed()
+    assert not routing.replica_usable()
+    try:
+        session = await routing.open()
+        try:
+            assert is_replica(session)
+            assert await raw_connection(session) is not None
+        finally:
+            await close_session(session)
+        # Found working again: the next read goes there directly.
+        assert routing.replica_usable()
+    finally:
+        await down.dispose()
