@@ -537,6 +537,31 @@ class SegmentPage:
     filters: MemberFilter = field(default_factory=MemberFilter)
 
 
+async def segment_size(
+    session: AsyncSession,
+    *,
+    key: str,
+    segment: SegmentRead | None,
+    condition: ColumnElement[bool],
+) -> int:
+    """How many customers a segment holds: a pass over the stored classifications, kept
+    while they and the segment's rule stay the same (see `cache`)."""
+    size: int = await cache.cached(
+        session,
+        ("size", key, segment.updated_at if segment else None),
+        lambda own: repository.count_members(own, condition=condition),
+    )
+    return size
+
+
+async def warm_segment_sizes(session: AsyncSession, *, limit: int) -> None:
+    """The sizes of the first `limit` customer-defined segments."""
+    page = await segments.list_segments(session, cursor=None, limit=limit)
+    for segment in page.items:
+        condition = compile_rule(segment.rule)
+        await segment_size(session, key=segment.key, segment=segment, condition=condition)
+
+
 async def _segment_condition(
     session: AsyncSession, *, key: str
 ) -> tuple[ColumnElement[bool], SegmentRead | None]:
@@ -596,11 +621,7 @@ async def segment_page(
         series = size_history(current, moves, today=today, days=days)[(str(tier), str(stage))]
         history = charts.sparkline(series, width=600, height=120)
     else:
-        size = await cache.cached(
-            session,
-            ("size", key, segment.updated_at if segment else None),
-            lambda own: repository.count_members(own, condition=condition),
-        )
+        size = await segment_size(session, key=key, segment=segment, condition=condition)
     return SegmentPage(
         key=key,
         name=segment.name if segment else key,

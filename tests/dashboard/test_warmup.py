@@ -15,6 +15,16 @@ async def test_the_warm_up_leaves_figures_the_first_view_reuses(
     app: Any, client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
 ) -> None:
     await seed(client, writer, session)
+    created = await client.post(
+        "/v1/segments",
+        json={
+            "key": "cn",
+            "name": "China",
+            "rule": {"field": "country", "op": "eq", "value": "CN"},
+        },
+        headers=writer,
+    )
+    assert created.status_code == 201
     cache.forget()
     flows.forget()
     await warmup.warm_once(app.state.sessionmaker)
@@ -25,6 +35,9 @@ async def test_the_warm_up_leaves_figures_the_first_view_reuses(
     async with app.state.sessionmaker() as own:
         entry = await cache.entry(own, "population", _never)
     assert entry is warmed
+    # A customer-defined segment's size is warmed too.
+    sizes = [key for key in cache._entries if isinstance(key, tuple) and key[:2] == ("size", "cn")]
+    assert len(sizes) == 1
 
 
 async def _never(session: AsyncSession) -> Any:
