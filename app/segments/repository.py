@@ -13,24 +13,28 @@ from app.customers.models import Customer
 from app.segments.models import Segment
 
 
-async def overview(session: AsyncSession) -> Sequence[Row[str, str, int, Any]]:
+async def overview(session: AsyncSession) -> Sequence[Row[str, str, int, Any, Any, Any]]:
+    """Per cell: customers, revenue, and the newest as-of and policy version, in one pass
+    over the covering cell index (migration 0008), not one more over the table."""
     k = CurrentClassification
     statement = (
-        select(k.tier, k.stage, func.count(), func.coalesce(func.sum(k.revenue), 0))
+        select(
+            k.tier,
+            k.stage,
+            func.count(),
+            func.coalesce(func.sum(k.revenue), 0),
+            func.max(k.as_of),
+            func.max(k.policy_version),
+        )
         .group_by(k.tier, k.stage)
         .order_by(k.tier, k.stage)
     )
     return (await session.execute(statement)).all()
 
 
-async def stamps(session: AsyncSession) -> Row[int, Any, Any]:
-    k = CurrentClassification
-    statement = select(
-        select(func.count()).select_from(Customer).scalar_subquery(),
-        func.max(k.as_of),
-        func.max(k.policy_version),
-    )
-    return (await session.execute(statement)).one()
+async def customer_count(session: AsyncSession) -> int:
+    count: int = (await session.execute(select(func.count()).select_from(Customer))).scalar_one()
+    return count
 
 
 async def members(

@@ -26,11 +26,13 @@ CENTS = Decimal("0.01")
 async def overview(session: AsyncSession) -> Overview:
     currency = (await current_policy(session)).document.base_currency
     rows = await repository.overview(session)
-    total_customers, as_of, version = await repository.stamps(session)
+    total_customers = await repository.customer_count(session)
     cells = [
         Cell(tier=t, stage=s, customers=n, revenue=str(Decimal(r).quantize(CENTS)))
-        for t, s, n, r in rows
+        for t, s, n, r, _, _ in rows
     ]
+    as_of = max((row[4] for row in rows), default=None)
+    version = max((row[5] for row in rows), default=None)
     classified = sum(c.customers for c in cells)
     return Overview(
         currency=currency,
