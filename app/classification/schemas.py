@@ -82,8 +82,9 @@ class ClassificationOut(BaseModel):
         description="Which population model produced the estimates: `source` (fitted or "
         "priors), `cutoff`, `name` (the answering model: bgnbd, bgnbd_platt, calibrated or "
         "prior), `version` (the engine's model version), `trained_on`, and `validation` "
-        "(its held-out figures on the newest window, with every candidate's log-loss; "
-        "null when not validated)."
+        "(its held-out figures on the newest window, with every candidate's log-loss, "
+        "`final_map` (none, platt or beta: the map applied last) and each map's log-loss "
+        "in `maps`; null when not validated)."
     )
 
 

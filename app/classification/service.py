@@ -190,6 +190,10 @@ def _model_out(model: PopulationModel, as_of: datetime) -> dict[str, Any]:
             "log_loss": checked.log_loss,
             "silent_share": checked.silent_share,
             "candidates": {v.model: v.log_loss for v in model.validation},
+            # The map applied last to the answering model's probabilities ("none" when
+            # no map validated better than leaving them), and each map's log-loss.
+            "final_map": model.final_map.kind if model.final_map is not None else "none",
+            "maps": {v.model: v.log_loss for v in model.map_validation},
         },
     }
 

@@ -162,3 +162,19 @@ def test_the_reason_names_the_final_map() -> None:
     reason = model_reason(model)
     assert reason is not None
     assert str(reason.params["model"]).endswith(", beta-recalibrated")
+
+
+def test_the_answer_names_the_final_map_and_each_maps_figures() -> None:
+    from datetime import UTC, datetime
+
+    from app.classification.service import _model_out
+
+    model = fitted()
+    as_of = datetime(2026, 3, 1, tzinfo=UTC)
+    shown = _model_out(model, as_of)["validation"]
+    assert shown is not None
+    expected = model.final_map.kind if model.final_map is not None else "none"
+    assert shown["final_map"] == expected
+    assert set(shown["maps"]) == {v.model for v in model.map_validation}
+    beta = replace(model, final_map=FinalMap("beta", intercept=0.0, coef=(1.0, 1.0)))
+    assert _model_out(beta, as_of)["validation"]["final_map"] == "beta"
