@@ -98,9 +98,10 @@ async def list_page(
 
 
 # Everything that holds the customer's data goes in one statement: deliveries name their
-# events, and a stored population fit made at or after their first event was fitted on
-# their history (fits are bounded per policy version, so this drops a handful). Events,
-# classifications, changes and snapshots follow the customer row (ON DELETE CASCADE).
+# events, re-classification marks carry no foreign key, and a stored population fit
+# made at or after their first event was fitted on their history (fits are bounded per
+# policy version, so this drops a handful). Events, classifications, changes and
+# snapshots follow the customer row (ON DELETE CASCADE).
 _ERASE = """
 WITH gone AS (
     DELETE FROM customers WHERE external_id = :external_id RETURNING id
@@ -108,6 +109,8 @@ WITH gone AS (
     SELECT e.event_id, e.occurred_at FROM events e JOIN gone ON e.customer_id = gone.id
 ), deliveries AS (
     DELETE FROM webhook_deliveries d USING their_events t WHERE d.event_id = t.event_id
+), marks AS (
+    DELETE FROM dirty_customers d USING gone WHERE d.customer_id = gone.id
 ), fits AS (
     DELETE FROM population_fits
      WHERE cutoff >= (SELECT date_trunc('day', min(occurred_at)) FROM their_events)

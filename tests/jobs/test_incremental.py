@@ -95,3 +95,35 @@ async def test_every_mark_of_a_customer_is_taken_in_one_round(
     assert left == 1
     assert await incremental.run_once(app.state.sessionmaker, batch=1) == 1
     assert await incremental.run_once(app.state.sessionmaker, batch=1) == 0
+
+
+async def test_erasure_takes_the_customers_marks_with_it(
+    client: httpx.AsyncClient, admin: dict[str, str], app: Any, session: AsyncSession
+) -> None:
+    await orders(client, admin, "leaving", [3, 9])
+    await orders(client, admin, "staying", [4])
+    assert (await client.delete("/v1/customers/leaving", headers=admin)).status_code == 204
+    marked = await session.execute(
+        text("SELECT c.external_id FROM dirty_customers d JOIN customers c ON c.id = d.customer_id")
+    )
+    assert [row[0] for row in marked] == ["staying"]
+    total = (await session.execute(text("SELECT count(*) FROM dirty_customers"))).scalar_one()
+    assert total == 1
+
+
+async def test_a_mark_whose_customer_is_gone_is_dropped_without_storing_anything(
+    client: httpx.AsyncClient, admin: dict[str, str], app: Any, session: AsyncSession
+) -> None:
+    await orders(client, admin, "present", [3])
+    gone = (await session.execute(text("SELECT max(id) + 1000 FROM customers"))).scalar_one()
+    await session.execute(
+        text("INSERT INTO dirty_customers (customer_id) VALUES (:id)"), {"id": gone}
+    )
+    await session.commit()
+    await incremental.run_once(app.state.sessionmaker, batch=10)
+    left = (await session.execute(text("SELECT count(*) FROM dirty_customers"))).scalar_one()
+    assert left == 0
+    stored = (await session.execute(text("SELECT customer_id FROM classifications"))).scalars()
+    assert gone not in list(stored)
+    count = (await session.execute(text("SELECT count(*) FROM classifications"))).scalar_one()
+    assert count == 1
