@@ -80,11 +80,11 @@ class ClassificationOut(BaseModel):
     policy_version: int
     model: dict[str, Any] = Field(
         description="Which population model produced the estimates: `source` (fitted or "
-        "priors), `cutoff`, `name` (the answering model: bgnbd, bgnbd_platt, calibrated or "
-        "prior), `version` (the engine's model version), `trained_on`, and `validation` "
-        "(its held-out figures on the newest window, with every candidate's log-loss, "
-        "`final_map` (none, platt or beta: the map applied last) and each map's log-loss "
-        "in `maps`; null when not validated)."
+        "priors), `cutoff`, `name` (the answering model: bgnbd, bgnbd_platt, calibrated, "
+        "pareto_nbd or prior), `version` (the engine's model version), `trained_on`, and "
+        "`validation` (its held-out figures on the newest window, with every candidate's "
+        "log-loss, `final_map` (none, platt or beta: the map applied last) and each map's "
+        "log-loss in `maps`; null when not validated)."
     )
 
 

@@ -1,6 +1,7 @@
 """Each customer's future over the horizon: P(no order), expected orders and revenue.
 
-With a calibrator, the recalibrated regressions; without one, BG/NBD (FHL 2005 eq. 10
+With a calibrator, the recalibrated regressions; when Pareto/NBD validated best, its
+P(no purchase) and expected purchases (pareto_nbd.py); otherwise BG/NBD (FHL 2005 eq. 10
 and P(no purchase)), its probability Platt-scaled when that validated best. Expected
 revenue is expected orders times the Gamma-Gamma expected spend per order, net of the
 customer's (shrunk) refund share.
@@ -12,8 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.classification.engine.btyd import BGNBD
 from app.classification.engine.calibration import P_FLOOR, predict_buyers, predict_prospects
 from app.classification.engine.model import PopulationModel
+from app.classification.engine.pareto_nbd import ParetoNBD
 from app.classification.engine.platt import predict_platt
 from app.classification.engine.recalibration import apply_map
 from app.classification.engine.summary import Summary, finite
@@ -30,7 +33,7 @@ class Estimates:
     churn: FloatArray  # P(no order in the horizon)
     orders: FloatArray  # expected orders in the horizon
     revenue: FloatArray  # expected net revenue in the horizon
-    p_alive: FloatArray  # BG/NBD P(still active) (1 for prospects)
+    p_alive: FloatArray  # the answering BTYD model's P(still active) (1 for prospects)
 
 
 def refund_share(s: Summary, model: PopulationModel) -> FloatArray:
@@ -45,10 +48,12 @@ def refund_share(s: Summary, model: PopulationModel) -> FloatArray:
     return np.where((s.revenue + weight) > 0, result, model.refund_share)
 
 
-def _btyd_only(s: Summary, model: PopulationModel) -> tuple[FloatArray, FloatArray]:
-    btyd, horizon = model.btyd, model.horizon_days
+def _btyd_only(
+    s: Summary, model: PopulationModel, btyd: BGNBD | ParetoNBD
+) -> tuple[FloatArray, FloatArray]:
+    horizon = model.horizon_days
     churn = np.clip(btyd.p_no_purchase(s.x, s.t_x, s.T, horizon), P_FLOOR, 1.0 - P_FLOOR)
-    # BG/NBD counts order days; a customer's orders per order day turn them into orders.
+    # BTYD models count order days; a customer's orders per order day turn them into orders.
     per_day = (s.orders + SHRINK_DAYS * model.orders_per_day) / (s.order_days + SHRINK_DAYS)
     orders = btyd.expected_purchases(s.x, s.t_x, s.T, horizon) * per_day
     return churn, orders
@@ -57,7 +62,10 @@ def _btyd_only(s: Summary, model: PopulationModel) -> tuple[FloatArray, FloatArr
 def estimate(s: Summary, model: PopulationModel) -> Estimates:
     """The future of every row over the model's horizon."""
     btyd = model.btyd
-    if model.calibrator is not None:
+    pnbd = model.pnbd
+    if pnbd is not None:
+        churn, orders = _btyd_only(s, model, pnbd)
+    elif model.calibrator is not None:
         churn, orders = predict_buyers(
             model.calibrator,
             s,
@@ -67,7 +75,7 @@ def estimate(s: Summary, model: PopulationModel) -> Estimates:
             window=model.window_days,
         )
     else:
-        churn, orders = _btyd_only(s, model)
+        churn, orders = _btyd_only(s, model, btyd)
         if model.platt is not None:
             churn = predict_platt(model.platt, s, btyd, horizon=model.horizon_days)
     if model.final_map is not None:
@@ -80,5 +88,6 @@ def estimate(s: Summary, model: PopulationModel) -> Estimates:
     churn = finite(churn, 1.0 - P_FLOOR)
     spend = model.spend_model.expected_spend(s.mean_spend, s.orders)
     revenue = orders * np.maximum(finite(spend), 0.0) * (1.0 - refund_share(s, model))
-    p_alive = np.where(s.buyer, btyd.p_alive(s.x, s.t_x, s.T), 1.0)
+    alive = (pnbd if pnbd is not None else btyd).p_alive(s.x, s.t_x, s.T)
+    p_alive = np.where(s.buyer, alive, 1.0)
     return Estimates(churn=churn, orders=orders, revenue=revenue, p_alive=p_alive)

@@ -1,7 +1,7 @@
-"""Fitting the population model: BG/NBD and Gamma-Gamma on the population as of T; the
-answering model chosen on the cohort as of T - window and what it did up to T (the
-newest leak-free window, see validation.py); and the tables that place a customer in the
-population.
+"""Fitting the population model: BG/NBD and Gamma-Gamma on the population as of T (and
+Pareto/NBD when it answers); the answering model chosen on the cohort as of T - window
+and what it did up to T (the newest leak-free window, see validation.py); and the tables
+that place a customer in the population.
 
 Everything handed in is at or before T, so nothing after T can leak into the model.
 Fitting never raises: too little or degenerate data falls back to priors, and the
@@ -26,6 +26,7 @@ from app.classification.engine.calibration import (
 )
 from app.classification.engine.estimate import estimate
 from app.classification.engine.model import Answer, PopulationModel
+from app.classification.engine.pareto_nbd import ParetoNBD, fit_pareto_nbd
 from app.classification.engine.platt import fit_platt, predict_platt
 from app.classification.engine.recalibration import FinalMap, choose_map
 from app.classification.engine.regression import Glm
@@ -54,6 +55,10 @@ def _rows(s: Summary, mask: BoolArray) -> tuple[FloatArray, FloatArray, FloatArr
 
 def _fit_btyd(s: Summary) -> BGNBD | None:
     return fit_bgnbd(*_rows(s, s.buyer))
+
+
+def _fit_pnbd(s: Summary) -> ParetoNBD | None:
+    return fit_pareto_nbd(*_rows(s, s.buyer))
 
 
 def typical_interval(s: Summary) -> float:
@@ -144,6 +149,9 @@ class _Answer:
     validation: tuple[Validation, ...]
     final_map: FinalMap | None = None
     map_validation: tuple[Validation, ...] = ()
+    # The Pareto/NBD fitted on the cohort, kept as the fallback when it answers and the
+    # fit as of T fails.
+    pnbd_then: ParetoNBD | None = None
 
 
 _PLAIN = _Answer(name="bgnbd", calibrator=None, platt=None, trained_on=0, validation=())
@@ -181,6 +189,10 @@ def _fit(
     elif window <= 0:
         notes.append("history too short for a training window: not calibrated")
 
+    pnbd = _answering_pnbd(s, answer) if btyd is not None else None
+    if answer.name == "pareto_nbd" and pnbd is None:
+        answer = replace(_PLAIN, validation=answer.validation)
+        notes.append("Pareto/NBD validated best but could not be fitted: BG/NBD answers")
     spend = fit_gamma_gamma(*_spend_rows(s))
     revenue = float(s.revenue.sum())
     model = replace(
@@ -201,10 +213,19 @@ def _fit(
         platt=answer.platt,
         final_map=answer.final_map if btyd is not None else None,
         map_validation=answer.map_validation if btyd is not None else (),
+        pareto_nbd=pnbd.params if pnbd is not None else None,
         prospects=prospects,
         notes=tuple(notes),
     )
     return _with_tables(model, s, policy)
+
+
+def _answering_pnbd(s: Summary, answer: _Answer) -> ParetoNBD | None:
+    """Pareto/NBD as of T when it answers, refitted on the population as BG/NBD is; the
+    cohort's fit when that fails."""
+    if answer.name != "pareto_nbd":
+        return None
+    return _fit_pnbd(s) or answer.pnbd_then
 
 
 def _spend_rows(s: Summary) -> tuple[FloatArray, FloatArray]:
@@ -218,13 +239,14 @@ def _candidates(
     fit_orders: FloatArray,
     check: Summary,
     btyd_then: BGNBD,
+    pnbd_then: ParetoNBD | None,
     *,
     window: float,
     interval: float,
 ) -> dict[str, FloatArray]:
     """Each candidate fitted on `fit_part` and its P(no order in the window) for `check`,
-    simplest first: BG/NBD as fitted on the cohort, BG/NBD with Platt scaling, and the
-    calibration layer."""
+    simplest first: BG/NBD as fitted on the cohort, BG/NBD with Platt scaling, the
+    calibration layer and Pareto/NBD as fitted on the cohort."""
     result = {"bgnbd": btyd_then.p_no_purchase(check.x, check.t_x, check.T, window)}
     silent = (fit_orders == 0).astype(np.float64)
     platt = fit_platt(fit_part, silent, btyd_then, horizon=window)
@@ -237,6 +259,8 @@ def _candidates(
         result["calibrated"], _ = predict_buyers(
             layer, check, btyd_then, horizon=window, population_interval=interval
         )
+    if pnbd_then is not None:
+        result["pareto_nbd"] = pnbd_then.p_no_purchase(check.x, check.t_x, check.T, window)
     return result
 
 
@@ -247,8 +271,9 @@ def _choose(
     one half, predicted on the other, then the halves swapped), keep the best by
     log-loss over every held-out prediction and refit it on the whole cohort.
 
-    The BG/NBD the candidates build on is fitted on the cohort as of T - window itself,
-    so nothing they see comes from after T - window. A candidate that cannot be fitted
+    The BG/NBD the candidates build on, and the Pareto/NBD candidate, are fitted on the
+    cohort as of T - window itself (without its outcomes), so nothing they see comes
+    from after T - window. A candidate that cannot be fitted
     on either half is not scored.
     """
     if not _enough(s_train, policy):
@@ -262,6 +287,7 @@ def _choose(
     cohort_orders = orders[rows]
     silent = (cohort_orders == 0).astype(np.float64)
     interval = typical_interval(s_train)
+    pnbd_then = _fit_pnbd(s_train)
     held_out: dict[str, FloatArray] = {}
     seen: dict[str, int] = {}
     for fit_rows, check_rows in (halves(rows.size), halves(rows.size)[::-1]):
@@ -270,6 +296,7 @@ def _choose(
             cohort_orders[fit_rows],
             take(part, check_rows),
             btyd_then,
+            pnbd_then,
             window=window,
             interval=interval,
         )
@@ -296,6 +323,8 @@ def _choose(
         )
         if calibrator is not None:
             return _Answer("calibrated", calibrator, None, rows.size, validation, final_map, maps)
+    if chosen.model == "pareto_nbd" and pnbd_then is not None:
+        return _Answer("pareto_nbd", None, None, rows.size, validation, final_map, maps, pnbd_then)
     if chosen.model != "bgnbd":
         return replace(_PLAIN, validation=validation)
     return replace(_PLAIN, validation=validation, final_map=final_map, map_validation=maps)

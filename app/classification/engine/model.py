@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from app.classification.engine.btyd import BGNBD
 from app.classification.engine.calibration import BuyerCalibrator, ProspectCalibrator
+from app.classification.engine.pareto_nbd import ParetoNBD
 from app.classification.engine.recalibration import KINDS, FinalMap
 from app.classification.engine.regression import Glm
 from app.classification.engine.segments import Population, RfmCuts
@@ -20,12 +21,12 @@ from app.classification.engine.validation import Validation
 
 # The engine's model version, stored in every fit: bumped whenever a stored model's
 # meaning or shape changes, so a fit of another version is refitted, never reused.
-FORMAT = 7
+FORMAT = 8
 
 Source = Literal["fitted", "prior"]
 # Which model answers for customers with an order: BG/NBD as fitted, BG/NBD with Platt
-# scaling, the calibration layer, or priors.
-Answer = Literal["prior", "bgnbd", "bgnbd_platt", "calibrated"]
+# scaling, the calibration layer, Pareto/NBD as fitted, or priors.
+Answer = Literal["prior", "bgnbd", "bgnbd_platt", "calibrated", "pareto_nbd"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +60,21 @@ class PopulationModel:
     validation: tuple[Validation, ...] = ()
     # The final maps' cross-fitted figures on those held-out predictions, the chosen first.
     map_validation: tuple[Validation, ...] = ()
+    # Pareto/NBD r, alpha (days), s, beta (days) fitted as of T, when it answers.
+    pareto_nbd: tuple[float, float, float, float] | None = None
     notes: tuple[str, ...] = ()
     format: int = FORMAT
 
     @property
     def btyd(self) -> BGNBD:
         return BGNBD(*self.bgnbd)
+
+    @property
+    def pnbd(self) -> ParetoNBD | None:
+        """The Pareto/NBD that answers for customers with an order, if it does."""
+        if self.answer != "pareto_nbd" or self.pareto_nbd is None:
+            return None
+        return ParetoNBD(*self.pareto_nbd)
 
     @property
     def spend_model(self) -> SpendModel:
@@ -121,6 +131,7 @@ class PopulationModel:
                 final_map=_final_map(data.get("final_map")),
                 validation=tuple(Validation(**v) for v in data.get("validation", ())),
                 map_validation=tuple(Validation(**v) for v in data.get("map_validation", ())),
+                pareto_nbd=None if data.get("pareto_nbd") is None else tuple(data["pareto_nbd"]),
                 notes=tuple(data.get("notes", ())),
             )
             return cls(**values)

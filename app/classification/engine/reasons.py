@@ -82,6 +82,7 @@ MODEL_NAMES = {
     "bgnbd": "BG/NBD",
     "bgnbd_platt": "BG/NBD with Platt scaling",
     "calibrated": "BG/NBD with a calibration layer",
+    "pareto_nbd": "Pareto/NBD",
 }
 # How the final map on top of it is named.
 MAP_NAMES = {

@@ -163,3 +163,39 @@ def simulate(
     spends = rng.gamma(p, 1.0, times.shape) / nu[:, None] if customers else np.zeros((0, 1))
     spends = np.where(np.isnan(times), 0.0, spends)
     return Simulation(times=times, spends=spends)
+
+
+def simulate_pareto_nbd(
+    customers: int,
+    *,
+    seed: int = 0,
+    r: float = 0.55,
+    alpha: float = 75.0,
+    s: float = 0.6,
+    beta: float = 80.0,
+    p: float = 6.0,
+    q: float = 4.0,
+    gamma: float = 50.0,
+    acquisition_days: float = 365.0,
+    end: float = 1000.0,
+) -> Simulation:
+    """`customers` Pareto/NBD histories up to day `end` (rates per day), seeded: Poisson
+    purchases at rate lambda ~ Gamma(r, alpha) over an exponential lifetime with rate
+    mu ~ Gamma(s, beta) (Schmittlein, Morrison & Colombo 1987), Gamma-Gamma amounts."""
+    rng = np.random.default_rng(seed)
+    start = rng.uniform(0.0, acquisition_days, customers)
+    rate = rng.gamma(r, 1.0 / alpha, customers)
+    death = rng.gamma(s, 1.0 / beta, customers)
+    nu = rng.gamma(q, 1.0 / gamma, customers)
+    lifetime = rng.exponential(1.0, customers) / np.maximum(death, 1e-300)
+    span = np.maximum(np.minimum(start + lifetime, end) - start, 0.0)
+    counts = np.minimum(rng.poisson(np.minimum(rate * span, 1e6)), MAX_PURCHASES - 1)
+    width = int(counts.max()) if customers else 0
+    # Given their number, a Poisson process's purchase times are uniform over the span.
+    offsets = rng.uniform(size=(customers, width))
+    offsets = np.where(np.arange(width)[None, :] < counts[:, None], offsets, np.nan)
+    repeats = start[:, None] + np.sort(offsets, axis=1) * span[:, None]
+    times = np.concatenate([start[:, None], repeats], axis=1)
+    spends = rng.gamma(p, 1.0, times.shape) / nu[:, None]
+    spends = np.where(np.isnan(times), 0.0, spends)
+    return Simulation(times=times, spends=spends)

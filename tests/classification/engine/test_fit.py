@@ -255,7 +255,12 @@ def test_a_young_installation_is_validated_on_a_shorter_window() -> None:
     )
     assert model.source == "fitted" and model.window_days == window
     assert model.validated is not None and model.trained_on > 0
-    assert {v.model for v in model.validation} == {"bgnbd", "bgnbd_platt", "calibrated"}
+    assert {v.model for v in model.validation} == {
+        "bgnbd",
+        "bgnbd_platt",
+        "calibrated",
+        "pareto_nbd",
+    }
     assert model.validated.log_loss == min(v.log_loss for v in model.validation)
     assert model.validated.customers > 2000 and model.validated.auc > 0.7
     # Cross-fitted: every cohort buyer is scored once, by a fit that did not see them.
@@ -277,3 +282,41 @@ def test_a_young_installation_is_validated_on_a_shorter_window() -> None:
     # The answer says which model it was and how it validated.
     assert results[0].reasons[-1].code == "model_validated"
     assert results[0].reasons[-1].params["customers"] == model.validated.customers
+
+
+def test_pareto_nbd_answers_on_a_pareto_nbd_population_and_round_trips() -> None:
+    from app.classification.engine.simulate import simulate_pareto_nbd
+
+    # Customers who can leave before their first repeat purchase: BG/NBD's process
+    # cannot, so on this population Pareto/NBD should validate best.
+    sim = simulate_pareto_nbd(8000, seed=4, r=0.8, alpha=20.0, s=1.5, beta=60.0)
+    model = _fit(sim)
+    assert model.answer == "pareto_nbd" and model.validated is not None
+    assert model.validated.model == "pareto_nbd"
+    assert model.validated.log_loss == min(v.log_loss for v in model.validation)
+    assert model.pnbd is not None and model.pareto_nbd is not None
+    r, alpha, s, beta = model.pareto_nbd
+    assert r == pytest.approx(0.8, rel=0.2) and alpha == pytest.approx(20.0, rel=0.25)
+    assert s == pytest.approx(1.5, rel=0.3) and beta == pytest.approx(60.0, rel=0.4)
+    again = PopulationModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert again == model and again.pnbd == model.pnbd
+    current = sim.histories(CUTOFF)
+    profiles = [Profile()] * len(current)
+    results = classify(current, profiles, model, POLICY)
+    assert results == classify(current, profiles, again, POLICY)
+    # Its probabilities answer, honest about the next horizon.
+    predicted = np.array([r.churn_probability for r in results])
+    silent = sim.outcomes(CUTOFF, CUTOFF + HORIZON).orders == 0
+    assert predicted.mean() == pytest.approx(silent.mean(), abs=0.03)
+    reason = results[0].reasons[-1]
+    assert reason.code == "model_validated" and str(reason.params["model"]).startswith("Pareto/NBD")
+    _usable(model)
+
+
+def test_a_stored_fit_of_the_previous_format_is_refitted() -> None:
+    from app.classification.engine.model import FORMAT
+
+    data = fitted().to_json()
+    assert data["format"] == FORMAT == 8 and data["pareto_nbd"] is None
+    with pytest.raises(ValueError, match="format"):
+        PopulationModel.from_json({**data, "format": 7})
