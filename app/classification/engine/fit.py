@@ -17,6 +17,7 @@ import numpy as np
 
 from app.classification.engine.btyd import BGNBD, PRIOR, fit_bgnbd
 from app.classification.engine.calibration import (
+    FIT_SAMPLE,
     BuyerCalibrator,
     fit_buyers,
     fit_prospects,
@@ -40,6 +41,10 @@ from app.classification.engine.validation import Validation, best, halves, valid
 # Hard floors under the policy's min_population: below these no fit is meaningful.
 MIN_BUYERS = 20
 MIN_REPEATERS = 10
+# At most this many customers (a fixed stride) go into the Pareto/NBD fit: its
+# likelihood costs about ten times BG/NBD's per row (4.3 s against 0.4 s on 25,000
+# simulated buyers), and four parameters are pinned down well by 10,000 customers.
+PNBD_SAMPLE = 10_000
 # Typical days between order days when the population cannot tell.
 PRIOR_INTERVAL = 60.0
 # Median value of a customer with an order when there is no population to measure it
@@ -47,9 +52,11 @@ PRIOR_INTERVAL = 60.0
 PRIOR_TYPICAL_VALUE = 1000.0
 
 
-def _rows(s: Summary, mask: BoolArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _rows(
+    s: Summary, mask: BoolArray, limit: int = FIT_SAMPLE
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     rows = np.flatnonzero(mask)
-    rows = rows[:: stride(rows.size)]
+    rows = rows[:: stride(rows.size, limit)]
     return s.x[rows], s.t_x[rows], s.T[rows]
 
 
@@ -58,7 +65,7 @@ def _fit_btyd(s: Summary) -> BGNBD | None:
 
 
 def _fit_pnbd(s: Summary) -> ParetoNBD | None:
-    return fit_pareto_nbd(*_rows(s, s.buyer))
+    return fit_pareto_nbd(*_rows(s, s.buyer, PNBD_SAMPLE))
 
 
 def typical_interval(s: Summary) -> float:
