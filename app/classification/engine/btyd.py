@@ -158,6 +158,22 @@ def _log_likelihood(
     return ll, grad
 
 
+def whole_day_rows(
+    x: FloatArray, t_x: FloatArray, T: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None:
+    """The distinct (x, t_x, T) of the usable rows, ages in whole days, and how many
+    customers share each; None when no row is usable.
+
+    Customers with the same (x, t_x, T) share a likelihood term; rounding the ages to
+    whole days (rates are per day) makes most one-time buyers share one."""
+    keep = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T) & (T >= 0) & (x >= 0)
+    if not bool(keep.any()):
+        return None
+    rows = np.stack([x[keep], np.round(np.minimum(t_x[keep], T[keep])), np.round(T[keep])], axis=1)
+    unique, counts = np.unique(rows, axis=0, return_counts=True)
+    return unique[:, 0], unique[:, 1], unique[:, 2], counts.astype(np.float64)
+
+
 def fit_bgnbd(
     x: FloatArray,
     t_x: FloatArray,
@@ -171,15 +187,10 @@ def fit_bgnbd(
     degenerate populations (nobody repeats, everybody repeats daily) finite and
     shrinks small ones. None if there is nothing to fit or the optimiser fails.
     """
-    keep = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T) & (T >= 0) & (x >= 0)
-    if not bool(keep.any()):
+    grouped = whole_day_rows(x, t_x, T)
+    if grouped is None:
         return None
-    # Customers with the same (x, t_x, T) share a likelihood term; rounding the ages to
-    # whole days (rates are per day) makes most one-time buyers share one.
-    rows = np.stack([x[keep], np.round(np.minimum(t_x[keep], T[keep])), np.round(T[keep])], axis=1)
-    unique, counts = np.unique(rows, axis=0, return_counts=True)
-    ux, ut, uT = unique[:, 0], unique[:, 1], unique[:, 2]
-    weights = counts.astype(np.float64)
+    ux, ut, uT, weights = grouped
     total = float(weights.sum())
     centre = np.log(np.asarray(prior, dtype=np.float64))
     precision = 1.0 / (PRIOR_LOG_SD**2)

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
 
+from app.classification.engine.btyd import whole_day_rows
 from app.classification.engine.types import FloatArray
 
 # Weakly informative defaults in days: a purchase every ~two months while active and a
@@ -196,16 +197,13 @@ def fit_pareto_nbd(
     """Maximum a posteriori fit over log-parameters (L-BFGS-B, central differences).
 
     The likelihood is FHL (2005 note) eq. 3; the same weak log-normal prior as BG/NBD's
-    keeps degenerate populations finite. Rows are deduplicated on whole days as in
-    btyd.fit_bgnbd. None if there is nothing to fit or the optimiser fails.
+    keeps degenerate populations finite. Rows are grouped on whole days as for BG/NBD
+    (btyd.whole_day_rows). None if there is nothing to fit or the optimiser fails.
     """
-    keep = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T) & (T >= 0) & (x >= 0)
-    if not bool(keep.any()):
+    grouped = whole_day_rows(x, t_x, T)
+    if grouped is None:
         return None
-    rows = np.stack([x[keep], np.round(np.minimum(t_x[keep], T[keep])), np.round(T[keep])], axis=1)
-    unique, counts = np.unique(rows, axis=0, return_counts=True)
-    ux, ut, uT = unique[:, 0], unique[:, 1], unique[:, 2]
-    weights = counts.astype(np.float64)
+    ux, ut, uT, weights = grouped
     total = float(weights.sum())
     centre = np.log(np.asarray(prior, dtype=np.float64))
     precision = 1.0 / (PRIOR_LOG_SD**2)
