@@ -9,6 +9,7 @@ with probability p ~ Beta(a, b).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -206,18 +207,34 @@ def fit_bgnbd(
             return 1e300, np.zeros_like(theta)
         return value / total, g / total
 
+    fitted = maximise_posterior(objective, centre, _LOG_BOUNDS)
+    if fitted is None:
+        return None
+    r, alpha, a, b = (float(v) for v in fitted)
+    return BGNBD(r=r, alpha=alpha, a=a, b=b)
+
+
+def maximise_posterior(
+    objective: Callable[[FloatArray], tuple[float, FloatArray]],
+    centre: FloatArray,
+    bounds: list[tuple[float, float]],
+) -> FloatArray | None:
+    """The parameters (not their logs) at the minimum of `objective`, a negative log
+    posterior over log-parameters with its gradient, found by L-BFGS-B from the prior's
+    centre; None when the optimiser fails or ends on a non-finite value (an objective
+    signals a failed evaluation with 1e300)."""
     try:
         result = minimize(
             objective,
             centre.copy(),
             jac=True,
             method="L-BFGS-B",
-            bounds=_LOG_BOUNDS,
+            bounds=bounds,
             options={"maxiter": 500},
         )
-    except (ValueError, FloatingPointError):
+    except (ValueError, ArithmeticError):
         return None
     if not (np.all(np.isfinite(result.x)) and np.isfinite(result.fun) and result.fun < 1e299):
         return None
-    r, alpha, a, b = (float(v) for v in np.exp(result.x))
-    return BGNBD(r=r, alpha=alpha, a=a, b=b)
+    fitted: FloatArray = np.exp(result.x)
+    return fitted

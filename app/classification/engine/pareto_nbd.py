@@ -19,17 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
 
-from app.classification.engine.btyd import whole_day_rows
+from app.classification.engine.btyd import PRIOR_LOG_SD, maximise_posterior, whole_day_rows
 from app.classification.engine.types import FloatArray
 
 # Weakly informative defaults in days: a purchase every ~two months while active and a
 # mean lifetime of about a year and a half. The centre of the prior on small
 # populations, as btyd.PRIOR is for BG/NBD.
 PRIOR: tuple[float, float, float, float] = (0.6, 40.0, 0.8, 400.0)
-PRIOR_LOG_SD = 2.0
 _LOG_BOUNDS = [(-7.0, 5.0), (-5.0, 12.0), (-7.0, 5.0), (-5.0, 14.0)]
 # Step of the central finite differences in the log-parameters.
 _STEP = 1e-5
@@ -227,18 +225,8 @@ def fit_pareto_nbd(
             return 1e300, np.zeros_like(theta)
         return current, grad
 
-    try:
-        result = minimize(
-            objective,
-            centre.copy(),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=_LOG_BOUNDS,
-            options={"maxiter": 500},
-        )
-    except (ValueError, FloatingPointError, ArithmeticError):
+    fitted = maximise_posterior(objective, centre, _LOG_BOUNDS)
+    if fitted is None:
         return None
-    if not (np.all(np.isfinite(result.x)) and np.isfinite(result.fun) and result.fun < 1e299):
-        return None
-    r, alpha, s, beta = (float(v) for v in np.exp(result.x))
+    r, alpha, s, beta = (float(v) for v in fitted)
     return ParetoNBD(r=r, alpha=alpha, s=s, beta=beta)
