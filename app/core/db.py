@@ -90,20 +90,27 @@ def create_engine(url: str, settings: Settings, *, request_timeouts: bool = Fals
         pool_recycle=1800,
         connect_args=_connect_args(settings, request_timeouts=request_timeouts),
     )
-    _drop_closed_connections(engine)
+    _drop_unusable_connections(engine)
     return engine
 
 
-def _drop_closed_connections(engine: AsyncEngine) -> None:
+def _drop_unusable_connections(engine: AsyncEngine) -> None:
     """Instead of a ping per checkout: a connection the server closed (restart,
     terminated backend, failover) is already marked closed by the driver, so it is
     replaced here without a round trip. A connection that dies mid-statement is
-    invalidated by SQLAlchemy's disconnect handling, with every older one."""
+    invalidated by SQLAlchemy's disconnect handling, with every older one.
+
+    So is one whose BEGIN the driver refused (another operation was still running on
+    it): asyncpg then keeps the failed transaction as the connection's outer one, and
+    every later BEGIN on it would become a SAVEPOINT outside any transaction."""
 
     @event.listens_for(engine.sync_engine.pool, "checkout")
     def _check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        if dbapi_connection.driver_connection.is_closed():
+        driver = dbapi_connection.driver_connection
+        if driver.is_closed():
             raise DisconnectionError("connection closed by the server")
+        if getattr(driver, "_top_xact", None) is not None and not driver.is_in_transaction():
+            raise DisconnectionError("connection left with a transaction that never began")
 
 
 def create_sessionmaker(

@@ -79,3 +79,36 @@ async def test_reads_go_to_a_replica_marked_down_when_the_primary_is_down(app: A
         assert routing.replica_usable()
     finally:
         await down.dispose()
+
+
+async def test_a_connection_whose_begin_failed_is_not_reused(
+    settings: Any, database_url: str
+) -> None:
+    """A BEGIN refused by the driver (another operation still running on the connection,
+    as after an interrupted statement) leaves asyncpg believing a transaction is open;
+    the next session on that connection would then send SAVEPOINT outside any
+    transaction. The pool hands out a fresh connection instead."""
+    import asyncio
+
+    import pytest
+
+    from app.core.db import create_engine, create_sessionmaker
+
+    engine = create_engine(database_url, settings.model_copy(update={"db_pool_size": 1}))
+    sessionmaker = create_sessionmaker(engine)
+    try:
+        async with sessionmaker() as session:
+            conn = await session.connection()
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            running = asyncio.ensure_future(driver.fetchval("SELECT pg_sleep(0.2)"))
+            await asyncio.sleep(0.05)
+            with pytest.raises(Exception, match="another operation is in progress"):
+                await raw.dbapi_connection._start_transaction()
+            await asyncio.gather(running, return_exceptions=True)
+        async with sessionmaker() as session:
+            assert await (await raw_connection(session)).fetchval("SELECT 1") == 1
+            await session.commit()
+        assert driver.is_closed()
+    finally:
+        await engine.dispose()
