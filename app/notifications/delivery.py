@@ -217,10 +217,16 @@ async def deliver_once(
             ):
                 if r["body"] is not None:
                     bodies[r["id"]] = r["body"]
+    # Every attempt finishes (and records its outcome) before a failure of one is
+    # raised: the loop's recovery then never runs beside attempts still under way.
     outcomes = await asyncio.gather(
-        *(_attempt(sessionmaker, client, settings, row, bodies) for row in claimed)
+        *(_attempt(sessionmaker, client, settings, row, bodies) for row in claimed),
+        return_exceptions=True,
     )
-    return sum(1 for o in outcomes if o)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return sum(1 for o in outcomes if o is True)
 
 
 async def _attempt(

@@ -266,3 +266,42 @@ async def test_segment_entered_and_exited_are_notified(
 
     bodies = await eventually(exited)
     assert [b["type"] for b in bodies] == ["segment.entered", "segment.exited"]
+
+
+async def test_a_failed_attempt_is_raised_only_once_the_others_have_finished(
+    app: Any,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    receiver: Receiver,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's recovery from a failed round (dropping pooled connections) must not
+    run while other attempts of the round are still recording their outcome."""
+    import asyncio
+
+    from app.jobs import incremental
+    from app.notifications import delivery
+
+    await _register(client, admin, receiver.url)
+    await orders(client, admin, "first", [3, 10])
+    await orders(client, admin, "second", [4, 11])
+    await incremental.run_once(app.state.sessionmaker, batch=100)
+    finished: list[int] = []
+    calls: list[int] = []
+
+    async def attempt(*args: Any) -> bool:
+        row = args[3]
+        calls.append(row["id"])
+        if len(calls) == 1:
+            raise RuntimeError("the first attempt fails at once")
+        await asyncio.sleep(0.05)
+        finished.append(row["id"])
+        return True
+
+    monkeypatch.setattr(delivery, "_attempt", attempt)
+    async with httpx.AsyncClient() as outbound:
+        with pytest.raises(RuntimeError):
+            await delivery.deliver_once(app.state.sessionmaker, outbound, fast(settings))
+    assert len(calls) >= 2
+    assert sorted(finished) == sorted(calls[1:])
