@@ -45,6 +45,7 @@ from bench.generate import (
 )
 from bench.measure import missing_endpoints
 from bench.report import Figure, Section, check, missing
+from bench.scores import auc, brier
 from bench.server import fresh_database, running
 
 BATCH = ("POST", "/v1/classifications/batch")
@@ -135,21 +136,6 @@ def truth(data: Dataset, cutoff: datetime, horizon: timedelta) -> Truth:
         next_orders=next_orders[index],
         next_revenue=next_revenue[index],
     )
-
-
-def auc(score: FloatArray, label: FloatArray) -> float:
-    """Area under the ROC curve: Mann-Whitney U / (n1 n0), ties at average rank."""
-    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
-    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
-    positive = label == 1
-    n1, n0 = int(positive.sum()), int((~positive).sum())
-    if not n1 or not n0:
-        return float("nan")
-    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
-
-
-def brier(p: FloatArray, label: FloatArray) -> float:
-    return float(np.mean((p - label) ** 2))
 
 
 def deciles(predicted: FloatArray, observed: FloatArray) -> list[tuple[float, float, int]]:

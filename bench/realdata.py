@@ -35,6 +35,15 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from bench.scores import (
+    auc,
+    brier,
+    calibration_error,
+    capture,
+    chance_calibration_error,
+    log_loss,
+    spearman,
+)
 from bench.server import fresh_database, plain_url, running
 
 # ../shared/data beside the repository (or beside the folder of its worktrees).
@@ -48,8 +57,6 @@ DATA = next(
     _ROOT.parent / "shared" / "data",
 )
 BATCH = 1000
-TOP = 0.2
-BINS = 10
 EPS = 1e-6
 
 
@@ -280,7 +287,11 @@ def btyd(kind: str, s: pd.DataFrame, horizon: float, *, amounts: bool) -> Predic
         churn = 1.0 - alive * (1.0 - silent)
     else:
         model = ParetoNBDFitter(penalizer_coef=0.0)
-        model.fit(f, r, T)
+        # lifetimes starts each Nelder-Mead run from random parameters (NumPy's global
+        # generator), and single runs end in different places: seeded, and the best of
+        # four starts, as a careful analyst would.
+        np.random.seed(0)
+        model.fit(f, r, T, iterative_fitting=4)
         churn = model.conditional_probability_of_n_purchases_up_to_time(0, horizon, f, r, T)
     expected = model.conditional_expected_number_of_purchases_up_to_time(horizon, f, r, T)
     repeat = (f > 0) & (s["monetary_value"] > 0)
@@ -398,40 +409,6 @@ def boosting(d: Dataset, s: pd.DataFrame, cutoff: pd.Timestamp) -> Prediction:
 # --- figures ---------------------------------------------------------------------------
 
 
-def auc(score: np.ndarray, label: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(label, score))
-
-
-def brier(p: np.ndarray, label: np.ndarray) -> float:
-    return float(np.mean((p - label) ** 2))
-
-
-def log_loss(p: np.ndarray, label: np.ndarray) -> float:
-    q = np.clip(p, EPS, 1 - EPS)
-    return float(-np.mean(label * np.log(q) + (1 - label) * np.log(1 - q)))
-
-
-def calibration_error(p: np.ndarray, label: np.ndarray) -> float:
-    """Mean |mean predicted - observed| over ten equal-size bins of the prediction."""
-    order = np.argsort(p, kind="stable")
-    return float(np.mean([abs(p[b].mean() - label[b].mean()) for b in np.array_split(order, BINS)]))
-
-
-def capture(score: np.ndarray, revenue: np.ndarray) -> float:
-    order = np.lexsort((np.arange(score.size), -score))
-    top = order[: round(TOP * score.size)]
-    total = float(revenue.sum())
-    return float(revenue[top].sum() / total) if total > 0 else float("nan")
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(a, b).statistic)
-
-
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -514,6 +491,11 @@ def report(
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for r in rows:
         yield "  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()
+    low, mid, high = chance_calibration_error(churn)
+    yield (
+        f"  calibration error of an exactly right forecaster with Stratum's probabilities "
+        f"(outcomes drawn from them, 1,000 seeded draws): median {mid:.4f}, 90% {low:.4f}..{high:.4f}"
+    )
     stages = pd.Series([i["stage"]["code"] for i in items])
     yield "  holdout inactivity by stage (target: loyal <= 25% < returning < at_risk < churned >= 70%):"
     for code in ("new", "loyal", "returning", "at_risk", "churned"):
