@@ -38,6 +38,7 @@ import pandas as pd
 from bench.scores import (
     auc,
     brier,
+    calibration_bins,
     calibration_error,
     capture,
     chance_calibration_error,
@@ -496,6 +497,8 @@ def report(
         f"  calibration error of an exactly right forecaster with Stratum's probabilities "
         f"(outcomes drawn from them, 1,000 seeded draws): median {mid:.4f}, 90% {low:.4f}..{high:.4f}"
     )
+    bins = ", ".join(f"{m:.3f}->{o:.3f}" for m, o in calibration_bins(churn, silent))
+    yield f"  Stratum's ten bins, mean predicted -> observed: {bins}"
     stages = pd.Series([i["stage"]["code"] for i in items])
     yield "  holdout inactivity by stage (target: loyal <= 25% < returning < at_risk < churned >= 70%):"
     for code in ("new", "loyal", "returning", "at_risk", "churned"):

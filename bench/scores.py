@@ -34,10 +34,15 @@ def log_loss(p: FloatArray, label: FloatArray) -> float:
     return float(-np.mean(label * np.log(q) + (1 - label) * np.log(1 - q)))
 
 
+def calibration_bins(p: FloatArray, label: FloatArray) -> list[tuple[float, float]]:
+    """(mean predicted, observed share) in each of the ten bins `calibration_error` uses."""
+    order = np.argsort(p, kind="stable")
+    return [(float(p[b].mean()), float(label[b].mean())) for b in np.array_split(order, BINS)]
+
+
 def calibration_error(p: FloatArray, label: FloatArray) -> float:
     """Mean |mean predicted - observed| over ten equal-size bins of the prediction."""
-    order = np.argsort(p, kind="stable")
-    return float(np.mean([abs(p[b].mean() - label[b].mean()) for b in np.array_split(order, BINS)]))
+    return float(np.mean([abs(m - o) for m, o in calibration_bins(p, label)]))
 
 
 def chance_calibration_error(
