@@ -5,7 +5,10 @@ A cohort summarised at T0 = T - horizon is labelled with what each customer did 
 the BG/NBD logit (through a monotone spline), silence against the customer's rhythm and
 behaviour BG/NBD ignores (refunds, feedback, contacts); a Poisson regression (log link)
 learns the expected order count the same way. Both are plain maximum a posteriori GLMs
-(see regression.py); the recalibration is what makes "0.7" mean 70 %.
+(see regression.py); the recalibration is what makes "0.7" mean 70 %. At prediction
+every feature is held to the range the cohort showed: a population older than its
+cohort (always so in a young installation) is not predicted by extending straight
+lines past the data.
 
 Customers without an order get their own small model on contact behaviour, or, with
 too few of them in the cohort, the cohort's smoothed conversion rate.
@@ -13,6 +16,7 @@ too few of them in the cohort, the cohort's smoothed conversion rate.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +67,8 @@ class BuyerCalibrator:
     silence_knots: tuple[float, ...]  # and the one in silence against the usual interval
     churn: Glm  # logistic: P(no order in the horizon)
     count: Glm  # Poisson: expected orders in the horizon given any order
+    # Each feature column's (lowest, highest) value in the cohort it was fitted on.
+    ranges: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +173,26 @@ def fit_buyers(
     pair = _fit_pair(features, orders[rows], BUYER_COLUMNS, given_any=True)
     if pair is None:
         return None
-    return BuyerCalibrator(knots=knots, silence_knots=silence_knots, churn=pair[0], count=pair[1])
+    ranges = tuple(
+        (float(lo), float(hi))
+        for lo, hi in zip(features.min(axis=0), features.max(axis=0), strict=True)
+    )
+    return BuyerCalibrator(
+        knots=knots, silence_knots=silence_knots, churn=pair[0], count=pair[1], ranges=ranges
+    )
+
+
+def _within(
+    columns: Iterator[FloatArray], ranges: tuple[tuple[float, float], ...]
+) -> Iterator[FloatArray]:
+    """The columns held to the ranges the regressions were fitted on: a customer beyond
+    them (older, or with more orders, than anyone in the cohort) is predicted as the
+    nearest fitted customer is, not by extending a straight line past the data."""
+    if not ranges:
+        yield from columns
+        return
+    for column, (lo, hi) in zip(columns, ranges, strict=True):
+        yield np.clip(column, lo, hi)
 
 
 def fit_prospects(s: Summary, orders: FloatArray) -> ProspectCalibrator:
@@ -224,7 +249,9 @@ def predict_buyers(
         knots=calibrator.knots,
         silence_knots=calibrator.silence_knots,
     )
-    churn, orders = linear_many((calibrator.churn, calibrator.count), columns, s.x.size)
+    churn, orders = linear_many(
+        (calibrator.churn, calibrator.count), _within(columns, calibrator.ranges), s.x.size
+    )
     if window is not None and 0 < window < horizon:
         orders = orders + _growth(calibrator, s, btyd, window=window, horizon=horizon)
     silent = _probabilities(churn)

@@ -21,7 +21,7 @@ from app.classification.engine.validation import Validation
 
 # The engine's model version, stored in every fit: bumped whenever a stored model's
 # meaning or shape changes, so a fit of another version is refitted, never reused.
-FORMAT = 8
+FORMAT = 9
 
 Source = Literal["fitted", "prior"]
 # Which model answers for customers with an order: BG/NBD as fitted, BG/NBD with Platt
@@ -177,6 +177,7 @@ def _buyer_calibrator(data: dict[str, Any] | None) -> BuyerCalibrator | None:
         silence_knots=tuple(data["silence_knots"]),
         churn=churn,
         count=count,
+        ranges=tuple((float(lo), float(hi)) for lo, hi in data["ranges"]),
     )
 
 

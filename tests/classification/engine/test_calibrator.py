@@ -3,6 +3,8 @@ constraints, and predicts a calibrated mean on fresh customers of the same proce
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,32 @@ def test_hurdle_is_p_any_times_orders_given_any() -> None:
     orders = hurdle(np.array([0.9, 0.5, 0.1]), np.full(3, 0.2))
     assert np.all(np.diff(orders) > 0)
     assert orders == pytest.approx([0.1, 0.5, 0.9])
+
+
+def test_a_customer_beyond_the_cohort_is_predicted_as_its_nearest_edge() -> None:
+    # Fitted on a cohort as of day 300, asked about customers as of day 900: older,
+    # with more orders than anyone it learned from. Their features are held to the
+    # cohort's ranges, so the regressions are never extended past their data.
+    sim = simulate(6000, seed=41)
+    s = summarise(sim.histories(300.0))
+    orders = sim.outcomes(300.0, 300.0 + HORIZON).orders.astype(np.float64)
+    btyd = fit_bgnbd(s.x, s.t_x, s.T)
+    assert btyd is not None
+    calibrator = fit_buyers(s, orders, btyd, horizon=HORIZON, population_interval=30.0)
+    assert calibrator is not None
+    assert len(calibrator.ranges) == len(BUYER_COLUMNS)
+    assert all(lo <= hi for lo, hi in calibrator.ranges)
+    names = [c.name for c in BUYER_COLUMNS]
+    age = calibrator.ranges[names.index("log_activity_age")]
+    later = summarise(sim.histories(900.0))
+    assert float(np.log1p(later.activity_age).max()) > age[1]
+    unclipped = replace(calibrator, ranges=())
+    args = (later, btyd)
+    held, _ = predict_buyers(calibrator, *args, horizon=HORIZON, population_interval=30.0)
+    free, _ = predict_buyers(unclipped, *args, horizon=HORIZON, population_interval=30.0)
+    assert np.all((held > 0.0) & (held < 1.0))
+    assert not np.allclose(held, free)
+    # Inside the ranges nothing changes.
+    inside, _ = predict_buyers(calibrator, s, btyd, horizon=HORIZON, population_interval=30.0)
+    plain, _ = predict_buyers(unclipped, s, btyd, horizon=HORIZON, population_interval=30.0)
+    assert np.array_equal(inside, plain)
