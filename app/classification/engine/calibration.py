@@ -16,7 +16,6 @@ too few of them in the cohort, the cohort's smoothed conversion rate.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -182,19 +181,6 @@ def fit_buyers(
     )
 
 
-def _within(
-    columns: Iterator[FloatArray], ranges: tuple[tuple[float, float], ...]
-) -> Iterator[FloatArray]:
-    """The columns held to the ranges the regressions were fitted on: a customer beyond
-    them (older, or with more orders, than anyone in the cohort) is predicted as the
-    nearest fitted customer is, not by extending a straight line past the data."""
-    if not ranges:
-        yield from columns
-        return
-    for column, (lo, hi) in zip(columns, ranges, strict=True):
-        yield np.clip(column, lo, hi)
-
-
 def fit_prospects(s: Summary, orders: FloatArray) -> ProspectCalibrator:
     """The cohort prospects' smoothed conversion, and a regression when there are enough."""
     prospects = ~s.buyer
@@ -249,8 +235,10 @@ def predict_buyers(
         knots=calibrator.knots,
         silence_knots=calibrator.silence_knots,
     )
+    # Held to the cohort's ranges: a customer beyond them (older, or with more orders,
+    # than anyone in the cohort) is predicted as the nearest fitted customer is.
     churn, orders = linear_many(
-        (calibrator.churn, calibrator.count), _within(columns, calibrator.ranges), s.x.size
+        (calibrator.churn, calibrator.count), columns, s.x.size, bounds=calibrator.ranges
     )
     if window is not None and 0 < window < horizon:
         orders = orders + _growth(calibrator, s, btyd, window=window, horizon=horizon)

@@ -104,15 +104,25 @@ def fit_glm(
 
 
 def linear_many(
-    models: Sequence[Glm], columns: Iterable[FloatArray], size: int
+    models: Sequence[Glm],
+    columns: Iterable[FloatArray],
+    size: int,
+    *,
+    bounds: Sequence[tuple[float, float]] = (),
 ) -> list[FloatArray]:
     """Each model's linear predictor: one matrix product for a small batch, accumulated
-    one feature column at a time for a large one (no feature matrix in memory)."""
+    one feature column at a time for a large one (no feature matrix in memory). With
+    `bounds`, each column is first held to its (lowest, highest)."""
     if size <= _SMALL_BATCH:
         matrix = np.stack(list(columns), axis=1)
+        if bounds:
+            lo, hi = np.asarray(bounds).T
+            matrix = np.minimum(np.maximum(matrix, lo), hi)
         return [m.intercept + matrix @ np.asarray(m.coef) for m in models]
     etas = [np.full(size, m.intercept) for m in models]
     for j, column in enumerate(columns):
+        if bounds:
+            column = np.clip(column, *bounds[j])
         for eta, m in zip(etas, models, strict=True):
             if m.coef[j] != 0.0:
                 eta += m.coef[j] * column
