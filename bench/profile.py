@@ -2,12 +2,13 @@
 
     python -m bench.profile classification --seconds 15
     python -m bench.profile events --seconds 15
+    python -m bench.profile webhooks --seconds 15
     python -m bench.profile read
 
 Needs `py-spy` (pip install py-spy) and the right to ptrace the server (root, or
 kernel.yama.ptrace_scope=0). The service runs with one worker so one process holds the
 whole path; load comes from bench.load as in the suite (16 connections for GETs, 4 for
-POST /v1/events). Prints the functions with the most samples on-CPU, by self time and by
+POST /v1/events, 8 for the signed order webhook). Prints the functions with the most samples on-CPU, by self time and by
 inclusive time, and keeps the raw collapsed stacks (for flame graph tools).
 """
 
@@ -26,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.classify import _wait_for_model
-from bench.generate import copy_into, event_request_bodies, generate
+from bench.generate import copy_into, event_request_bodies, generate, webhook_bodies
 from bench.measure import Request, Target, run_load
 from bench.server import fresh_database, postgres_info, running
 
@@ -84,6 +85,12 @@ def requests_for(path: str, ids: list[str], seconds: float) -> tuple[list[Reques
         customers = int(25_000 * (seconds + 5) / 9)
         data = generate(customers, seed=21, customer_prefix="p-", event_prefix="pe-")
         return [("POST", "/v1/events", b) for b in event_request_bodies(data)], 4
+    if path == "webhooks":
+        # One signed order per request; more than a single worker answers in the time.
+        data = generate(
+            int(600 * (seconds + 5) / 4), seed=22, customer_prefix="w-", event_prefix="we-"
+        )
+        return [("POST", "/v1/webhooks/orders", b) for b in webhook_bodies(data)], 8
     template = {
         "classification": "/v1/customers/{}/classification",
         "read": "/v1/customers/{}",
@@ -93,7 +100,7 @@ def requests_for(path: str, ids: list[str], seconds: float) -> tuple[list[Reques
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="py-spy profile of one hot path under load.")
-    parser.add_argument("path", choices=["classification", "events", "read"])
+    parser.add_argument("path", choices=["classification", "events", "webhooks", "read"])
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--native", action="store_true", help="include C frames (py-spy)")
@@ -116,12 +123,17 @@ def main() -> None:
             requests, concurrency = requests_for(args.path, ids, args.seconds)
             target = Target(server, pg_pid)
             # Load runs in the background while py-spy samples the single worker.
-            duration = None if args.path == "events" else args.seconds + 3
+            duration = None if args.path in ("events", "webhooks") else args.seconds + 3
             results = []
             loader = threading.Thread(
                 target=lambda: results.append(
                     run_load(
-                        target, requests, concurrency=concurrency, duration=duration, warmup=1.0
+                        target,
+                        requests,
+                        concurrency=concurrency,
+                        duration=duration,
+                        warmup=1.0,
+                        sign_webhooks=args.path == "webhooks",
                     )
                 )
             )

@@ -10,6 +10,7 @@ A stored fit of another engine version is refitted, not reused.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +29,7 @@ from app.core.observability import log
 class _Cached:
     stamp: datetime
     model: PopulationModel
+    known_at: float  # time.monotonic() when this process fitted or loaded it
 
 
 _cache: dict[tuple[int, datetime, int], _Cached] = {}
@@ -44,8 +46,15 @@ async def model_for(
     policy: EnginePolicy,
     as_of: datetime,
     horizon_days: int,
+    reuse_invalidated_for: float = 0.0,
 ) -> PopulationModel:
-    """The model for this policy version, as_of's day and horizon: cached, stored or fitted."""
+    """The model for this policy version, as_of's day and horizon: cached, stored or fitted.
+
+    Events that arrive late (before the cut-off) delete the stored fit. With
+    `reuse_invalidated_for`, a model this process knew less than that many seconds ago
+    still answers until then: background re-classification during a backfill refits
+    once a minute, not on every round (each fit costs seconds of CPU).
+    """
     cutoff = cutoff_for(as_of)
     key = (version, cutoff, horizon_days)
     stamp = await repository.fit_stamp(
@@ -53,6 +62,12 @@ async def model_for(
     )
     cached = _cache.get(key)
     if cached is not None and stamp is not None and cached.stamp == stamp:
+        return cached.model
+    if (
+        cached is not None
+        and stamp is None
+        and time.monotonic() - cached.known_at < reuse_invalidated_for
+    ):
         return cached.model
     stored = await repository.load_fit(
         session, version=version, cutoff=cutoff, horizon_days=horizon_days
@@ -82,7 +97,7 @@ def _parse(text: str) -> PopulationModel | None:
 def _remember(key: tuple[int, datetime, int], stamp: datetime, model: PopulationModel) -> None:
     if len(_cache) > 64:
         _cache.clear()
-    _cache[key] = _Cached(stamp=stamp, model=model)
+    _cache[key] = _Cached(stamp=stamp, model=model, known_at=time.monotonic())
 
 
 async def _fit_and_store(

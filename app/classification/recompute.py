@@ -82,7 +82,7 @@ def _utc(as_of: datetime | None) -> datetime:
 
 
 async def _model(
-    session: AsyncSession, active: ActivePolicy, as_of: datetime
+    session: AsyncSession, active: ActivePolicy, as_of: datetime, *, reuse_fit_for: float = 0.0
 ) -> tuple[EnginePolicy, PopulationModel]:
     policy = engine_policy(active)
     model = await population.model_for(
@@ -91,6 +91,7 @@ async def _model(
         policy=policy,
         as_of=as_of,
         horizon_days=active.document.horizon_days,
+        reuse_invalidated_for=reuse_fit_for,
     )
     return policy, model
 
@@ -115,6 +116,14 @@ async def plan(
     return RecomputePlan(as_of=as_of, policy_version=active.version, ranges=split(lo, hi, chunk))
 
 
+async def prepare_model(
+    session: AsyncSession, *, as_of: datetime, reuse_fit_for: float = 0.0
+) -> None:
+    """The population model for `as_of` loaded or fitted (a fit commits its own work),
+    before a caller takes locks it would otherwise hold through the fit."""
+    await _model(session, await current_policy(session), _utc(as_of), reuse_fit_for=reuse_fit_for)
+
+
 async def run_range(
     session: AsyncSession, plan: RecomputePlan, *, after: int, upto: int
 ) -> ChunkResult:
@@ -132,12 +141,16 @@ async def run_range(
 
 
 async def run_customers(
-    session: AsyncSession, *, ids: Sequence[int], as_of: datetime | None = None
+    session: AsyncSession,
+    *,
+    ids: Sequence[int],
+    as_of: datetime | None = None,
+    reuse_fit_for: float = 0.0,
 ) -> ChunkResult:
     """The same for these internal customer ids (unknown ones are ignored); no commit."""
     as_of = _utc(as_of)
     active = await current_policy(session)
-    policy, model = await _model(session, active, as_of)
+    policy, model = await _model(session, active, as_of, reuse_fit_for=reuse_fit_for)
     conn = await raw_connection(session)
     batch = await range_histories.read_ids(conn, ids=ids, as_of=as_of)
     return await _classify_and_store(

@@ -206,10 +206,12 @@ async def classify_customers(
     horizon_days: int | None,
     lang: str,
     single: bool = False,
+    reuse_fit_for: float = 0.0,
 ) -> list[ClassificationOut]:
     """Classifications in the order asked; every id must name a known customer.
 
     An unknown id is a 404 for the single-customer endpoint, a 422 naming it in a batch.
+    `reuse_fit_for`: see `population.model_for` (background work only).
     """
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     active = await current_policy(session)
@@ -230,7 +232,12 @@ async def classify_customers(
         )
     policy = engine_policy(active)
     model = await _population_model(
-        session, version=active.version, policy=policy, as_of=as_of, horizon_days=horizon
+        session,
+        version=active.version,
+        policy=policy,
+        as_of=as_of,
+        horizon_days=horizon,
+        reuse_fit_for=reuse_fit_for,
     )
     ordered = list(rows.values())
     batch = repository.to_batch([r for r, _ in ordered], as_of=as_of)
@@ -255,6 +262,7 @@ async def _population_model(
     policy: EnginePolicy,
     as_of: datetime,
     horizon_days: int,
+    reuse_fit_for: float = 0.0,
 ) -> PopulationModel:
     key = (version, population.cutoff_for(as_of), horizon_days)
     cached = _models.get(key)
@@ -268,7 +276,12 @@ async def _population_model(
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         model, ttl = await _look_up_model(
-            session, version=version, policy=policy, as_of=as_of, horizon_days=horizon_days
+            session,
+            version=version,
+            policy=policy,
+            as_of=as_of,
+            horizon_days=horizon_days,
+            reuse_fit_for=reuse_fit_for,
         )
         if len(_models) > 64:
             _models.clear()
@@ -283,6 +296,7 @@ async def _look_up_model(
     policy: EnginePolicy,
     as_of: datetime,
     horizon_days: int,
+    reuse_fit_for: float = 0.0,
 ) -> tuple[PopulationModel, float]:
     """The stored (or newly fitted and stored) model, and how long to trust it.
 
@@ -293,7 +307,12 @@ async def _look_up_model(
     writes: async_sessionmaker[AsyncSession] | None = session.info.get(PRIMARY)
     if writes is None:
         model = await population.model_for(
-            session, version=version, policy=policy, as_of=as_of, horizon_days=horizon_days
+            session,
+            version=version,
+            policy=policy,
+            as_of=as_of,
+            horizon_days=horizon_days,
+            reuse_invalidated_for=reuse_fit_for,
         )
         return model, MODEL_TTL
     try:
@@ -304,6 +323,7 @@ async def _look_up_model(
                 policy=policy,
                 as_of=as_of,
                 horizon_days=horizon_days,
+                reuse_invalidated_for=reuse_fit_for,
             )
             await fit_session.commit()
             return model, MODEL_TTL

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # under sustained ingest.
     incremental_settle_seconds: float = 2.0
     incremental_max_delay_seconds: float = 20.0
+    # Late events (before today) delete today's population fit; re-classification keeps
+    # using the model it had for this long before it refits (a fit costs seconds of CPU,
+    # and a backfill would otherwise cause one every round).
+    incremental_fit_reuse_seconds: float = 60.0
     schedules: bool = True
     schedule_check_seconds: float = 30.0
     delivery_interval_seconds: float = 1.0

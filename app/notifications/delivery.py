@@ -105,9 +105,10 @@ def _classification_data(row: Any, classification: dict[str, Any]) -> dict[str, 
 
 
 async def _classifications(
-    sessionmaker: async_sessionmaker[AsyncSession], rows: list[Any]
+    sessionmaker: async_sessionmaker[AsyncSession], rows: list[Any], *, fit_reuse: float
 ) -> dict[int, dict[str, Any]]:
-    """The classification object of each change's customer as of the change."""
+    """The classification object of each change's customer as of the change, with the
+    population model the re-classification that made the change used (`fit_reuse`)."""
     found: dict[int, dict[str, Any]] = {}
     async with sessionmaker() as session:
         for row in rows:
@@ -119,6 +120,7 @@ async def _classifications(
                     horizon_days=None,
                     lang="en",
                     single=True,
+                    reuse_fit_for=fit_reuse,
                 )
             except Problem:
                 continue  # erased meanwhile: its notifications go with it
@@ -127,14 +129,19 @@ async def _classifications(
 
 
 async def render(
-    sessionmaker: async_sessionmaker[AsyncSession], notification_ids: list[int]
+    sessionmaker: async_sessionmaker[AsyncSession],
+    notification_ids: list[int],
+    *,
+    fit_reuse: float = 0.0,
 ) -> None:
     """Freeze the body of each notification not yet rendered (first attempt)."""
     async with sessionmaker() as session:
         conn = await raw_connection(session)
         rows = list(await conn.fetch(_CHANGE, notification_ids))
     changes = [r for r in rows if r["as_of"] is not None]
-    classified = await _classifications(sessionmaker, changes) if changes else {}
+    classified = (
+        await _classifications(sessionmaker, changes, fit_reuse=fit_reuse) if changes else {}
+    )
     bodies: list[tuple[int, str]] = []
     for row in rows:
         if row["as_of"] is not None:
@@ -209,7 +216,7 @@ async def deliver_once(
     unrendered = sorted({r["notification_id"] for r in claimed if r["body"] is None})
     bodies: dict[int, str] = {}
     if unrendered:
-        await render(sessionmaker, unrendered)
+        await render(sessionmaker, unrendered, fit_reuse=settings.incremental_fit_reuse_seconds)
         async with sessionmaker() as session:
             conn = await raw_connection(session)
             for r in await conn.fetch(

@@ -127,3 +127,31 @@ async def test_a_mark_whose_customer_is_gone_is_dropped_without_storing_anything
     assert gone not in list(stored)
     count = (await session.execute(text("SELECT count(*) FROM classifications"))).scalar_one()
     assert count == 1
+
+
+async def test_a_backfill_reuses_the_invalidated_fit_for_a_while_instead_of_refitting(
+    client: httpx.AsyncClient, admin: dict[str, str], app: Any, monkeypatch: Any
+) -> None:
+    from app.classification import population
+
+    fits: list[int] = []
+    real = population.fit
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        fits.append(1)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(population, "fit", counted)
+    monkeypatch.setattr(population, "_cache", {})
+    sessionmaker = app.state.sessionmaker
+    await orders(client, admin, "early", [30, 60])
+    assert await incremental.run_once(sessionmaker, batch=100, fit_reuse=60.0) == 1
+    assert len(fits) == 1
+    # Late events (before today) delete today's fit; the model known a moment ago answers.
+    await orders(client, admin, "late", [40, 80])
+    assert await incremental.run_once(sessionmaker, batch=100, fit_reuse=60.0) == 1
+    assert len(fits) == 1
+    # Without reuse (or once it has run out) the model is fitted again.
+    await orders(client, admin, "later", [50])
+    assert await incremental.run_once(sessionmaker, batch=100) == 1
+    assert len(fits) == 2
