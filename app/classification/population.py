@@ -108,6 +108,9 @@ async def _fit_and_store(
     cutoff: datetime,
     horizon_days: int,
 ) -> PopulationModel:
+    # What the caller wrote so far (the default policy, on a first call) is committed
+    # before the seconds of fitting: no other session waits on its row locks meanwhile.
+    await session.commit()
     await fit_limits.admit(session, version=version, horizon_days=horizon_days)
     await fit_limits.acquire(session, cutoff=cutoff, horizon_days=horizon_days)
     await repository.lock_fit(session, version=version, cutoff=cutoff, horizon_days=horizon_days)
