@@ -46,12 +46,12 @@ async def model_for(
     policy: EnginePolicy,
     as_of: datetime,
     horizon_days: int,
-    reuse_invalidated_for: float = 0.0,
+    reuse_fit_for: float = 0.0,
 ) -> PopulationModel:
     """The model for this policy version, as_of's day and horizon: cached, stored or fitted.
 
     Events that arrive late (before the cut-off) delete the stored fit. With
-    `reuse_invalidated_for`, a model this process knew less than that many seconds ago
+    `reuse_fit_for`, a model this process knew less than that many seconds ago
     still answers until then: background re-classification during a backfill refits
     once a minute, not on every round (each fit costs seconds of CPU).
     """
@@ -63,11 +63,7 @@ async def model_for(
     cached = _cache.get(key)
     if cached is not None and stamp is not None and cached.stamp == stamp:
         return cached.model
-    if (
-        cached is not None
-        and stamp is None
-        and time.monotonic() - cached.known_at < reuse_invalidated_for
-    ):
+    if cached is not None and stamp is None and time.monotonic() - cached.known_at < reuse_fit_for:
         return cached.model
     stored = await repository.load_fit(
         session, version=version, cutoff=cutoff, horizon_days=horizon_days

@@ -91,7 +91,7 @@ async def _model(
         policy=policy,
         as_of=as_of,
         horizon_days=active.document.horizon_days,
-        reuse_invalidated_for=reuse_fit_for,
+        reuse_fit_for=reuse_fit_for,
     )
     return policy, model
 

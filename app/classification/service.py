@@ -312,7 +312,7 @@ async def _look_up_model(
             policy=policy,
             as_of=as_of,
             horizon_days=horizon_days,
-            reuse_invalidated_for=reuse_fit_for,
+            reuse_fit_for=reuse_fit_for,
         )
         return model, MODEL_TTL
     try:
@@ -323,7 +323,7 @@ async def _look_up_model(
                 policy=policy,
                 as_of=as_of,
                 horizon_days=horizon_days,
-                reuse_invalidated_for=reuse_fit_for,
+                reuse_fit_for=reuse_fit_for,
             )
             await fit_session.commit()
             return model, MODEL_TTL

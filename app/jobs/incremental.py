@@ -9,7 +9,7 @@ Under sustained ingest the worker waits for a pause (`settle`) before it starts,
 never longer than `max_delay` after the oldest mark: one round then covers every mark of
 its customers, so a customer whose events came in many batches is classified once.
 Events that arrive late delete the day's population fit; during such a backfill a round
-keeps the model it knew for up to `fit_reuse` seconds rather than refitting every round.
+keeps the model it knew for up to `reuse_fit_for` seconds rather than refitting every round.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ async def run_once(
     batch: int,
     settle: float = 0.0,
     max_delay: float = 0.0,
-    fit_reuse: float = 0.0,
+    reuse_fit_for: float = 0.0,
 ) -> int:
     """One batch; the number of customers re-classified (0: nothing due or busy)."""
     as_of = datetime.now(UTC)
@@ -70,7 +70,7 @@ async def run_once(
         if not is_due:
             return 0
         # A population model fitted now commits on its own; fit it before taking locks.
-        await recompute.prepare_model(session, as_of=as_of, reuse_fit_for=fit_reuse)
+        await recompute.prepare_model(session, as_of=as_of, reuse_fit_for=reuse_fit_for)
         await session.commit()
         conn = await raw_connection(session)
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK):
@@ -79,7 +79,7 @@ async def run_once(
         if not marks:
             return 0
         ids = sorted({int(m["customer_id"]) for m in marks})
-        await recompute.run_customers(session, ids=ids, as_of=as_of, reuse_fit_for=fit_reuse)
+        await recompute.run_customers(session, ids=ids, as_of=as_of, reuse_fit_for=reuse_fit_for)
         await segments.track(session, segments.Scope(ids=tuple(ids)))
         await conn.execute(
             "DELETE FROM dirty_customers WHERE id = ANY($1::bigint[])", [m["id"] for m in marks]

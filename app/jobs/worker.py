@@ -231,7 +231,7 @@ class Worker:
             batch=s.incremental_batch,
             settle=s.incremental_settle_seconds,
             max_delay=s.incremental_max_delay_seconds,
-            fit_reuse=s.incremental_fit_reuse_seconds,
+            reuse_fit_for=s.incremental_fit_reuse_seconds,
         )
         return done > 0
 

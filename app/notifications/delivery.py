@@ -105,10 +105,10 @@ def _classification_data(row: Any, classification: dict[str, Any]) -> dict[str, 
 
 
 async def _classifications(
-    sessionmaker: async_sessionmaker[AsyncSession], rows: list[Any], *, fit_reuse: float
+    sessionmaker: async_sessionmaker[AsyncSession], rows: list[Any], *, reuse_fit_for: float
 ) -> dict[int, dict[str, Any]]:
     """The classification object of each change's customer as of the change, with the
-    population model the re-classification that made the change used (`fit_reuse`)."""
+    population model the re-classification that made the change used (`reuse_fit_for`)."""
     found: dict[int, dict[str, Any]] = {}
     async with sessionmaker() as session:
         for row in rows:
@@ -120,7 +120,7 @@ async def _classifications(
                     horizon_days=None,
                     lang="en",
                     single=True,
-                    reuse_fit_for=fit_reuse,
+                    reuse_fit_for=reuse_fit_for,
                 )
             except Problem:
                 continue  # erased meanwhile: its notifications go with it
@@ -132,7 +132,7 @@ async def render(
     sessionmaker: async_sessionmaker[AsyncSession],
     notification_ids: list[int],
     *,
-    fit_reuse: float = 0.0,
+    reuse_fit_for: float = 0.0,
 ) -> None:
     """Freeze the body of each notification not yet rendered (first attempt)."""
     async with sessionmaker() as session:
@@ -140,7 +140,9 @@ async def render(
         rows = list(await conn.fetch(_CHANGE, notification_ids))
     changes = [r for r in rows if r["as_of"] is not None]
     classified = (
-        await _classifications(sessionmaker, changes, fit_reuse=fit_reuse) if changes else {}
+        await _classifications(sessionmaker, changes, reuse_fit_for=reuse_fit_for)
+        if changes
+        else {}
     )
     bodies: list[tuple[int, str]] = []
     for row in rows:
@@ -216,7 +218,7 @@ async def deliver_once(
     unrendered = sorted({r["notification_id"] for r in claimed if r["body"] is None})
     bodies: dict[int, str] = {}
     if unrendered:
-        await render(sessionmaker, unrendered, fit_reuse=settings.incremental_fit_reuse_seconds)
+        await render(sessionmaker, unrendered, reuse_fit_for=settings.incremental_fit_reuse_seconds)
         async with sessionmaker() as session:
             conn = await raw_connection(session)
             for r in await conn.fetch(

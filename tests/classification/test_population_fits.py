@@ -71,9 +71,9 @@ async def test_garbage_in_a_stored_fit_is_refitted(
 async def test_the_first_call_of_a_fresh_installation_can_be_a_batch_classification(
     client: httpx.AsyncClient, reader: dict[str, str], session: AsyncSession
 ) -> None:
-    # No policy stored yet: the default one is written on first use. It is committed
-    # on its own, so the fit this request starts in a session of its own sees it
-    # rather than waiting on the request's transaction for it.
+    # No policy stored yet: the default one is written on first use, by the request's
+    # read session, whose statements commit one by one; the fit the request starts in
+    # a session of its own sees it rather than waiting on the request for it.
     assert (await session.execute(text("SELECT count(*) FROM policies"))).scalar_one() == 0
     await session.commit()
     await _seed(session, "c-1", [(40, "10"), (20, "10")])

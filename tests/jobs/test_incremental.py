@@ -145,11 +145,11 @@ async def test_a_backfill_reuses_the_invalidated_fit_for_a_while_instead_of_refi
     monkeypatch.setattr(population, "_cache", {})
     sessionmaker = app.state.sessionmaker
     await orders(client, admin, "early", [30, 60])
-    assert await incremental.run_once(sessionmaker, batch=100, fit_reuse=60.0) == 1
+    assert await incremental.run_once(sessionmaker, batch=100, reuse_fit_for=60.0) == 1
     assert len(fits) == 1
     # Late events (before today) delete today's fit; the model known a moment ago answers.
     await orders(client, admin, "late", [40, 80])
-    assert await incremental.run_once(sessionmaker, batch=100, fit_reuse=60.0) == 1
+    assert await incremental.run_once(sessionmaker, batch=100, reuse_fit_for=60.0) == 1
     assert len(fits) == 1
     # Without reuse (or once it has run out) the model is fitted again.
     await orders(client, admin, "later", [50])
