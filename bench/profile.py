@@ -8,8 +8,9 @@
 Needs `py-spy` (pip install py-spy) and the right to ptrace the server (root, or
 kernel.yama.ptrace_scope=0). The service runs with one worker so one process holds the
 whole path; load comes from bench.load as in the suite (16 connections for GETs, 4 for
-POST /v1/events, 8 for the signed order webhook). Prints the functions with the most samples on-CPU, by self time and by
-inclusive time, and keeps the raw collapsed stacks (for flame graph tools).
+POST /v1/events, 8 for the signed order webhook). Prints the functions with the most
+samples on-CPU, by self time and by inclusive time, and keeps the raw collapsed stacks
+(for flame graph tools).
 """
 
 from __future__ import annotations

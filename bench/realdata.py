@@ -36,6 +36,7 @@ import orjson
 import pandas as pd
 
 from bench.scores import (
+    EPS,
     auc,
     brier,
     calibration_bins,
@@ -58,7 +59,6 @@ DATA = next(
     _ROOT.parent / "shared" / "data",
 )
 BATCH = 1000
-EPS = 1e-6
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ alone does to the calibration error."""
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 from scipy.stats import spearmanr
 
-FloatArray = npt.NDArray[np.float64]
+from app.classification.engine.types import FloatArray
+
 TOP = 0.2
 BINS = 10
 EPS = 1e-6

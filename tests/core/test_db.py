@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from app.core.db import close_session, drop_if_broken, raw_connection
+import pytest
+
+from app.core.db import (
+    close_session,
+    create_engine,
+    create_sessionmaker,
+    drop_if_broken,
+    raw_connection,
+)
 
 
 async def test_a_read_holds_one_pool_connection_until_it_closes(app: Any) -> None:
@@ -88,12 +97,6 @@ async def test_a_connection_whose_begin_failed_is_not_reused(
     as after an interrupted statement) leaves asyncpg believing a transaction is open;
     the next session on that connection would then send SAVEPOINT outside any
     transaction. The pool hands out a fresh connection instead."""
-    import asyncio
-
-    import pytest
-
-    from app.core.db import create_engine, create_sessionmaker
-
     engine = create_engine(database_url, settings.model_copy(update={"db_pool_size": 1}))
     sessionmaker = create_sessionmaker(engine)
     try:
