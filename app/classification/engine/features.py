@@ -101,8 +101,12 @@ BUYER_COLUMNS: tuple[Column, ...] = (
     Column(EXPECTED_COLUMN, churn=-1, count=1),
     Column("log_recency", churn=1, count=-1),
     Column("log_activity_age", churn=1, count=-1),
-    Column("log_frequency", churn=0, count=0),
-    Column("log_span", churn=0, count=0),
+    # Both grow with a customer's age whatever their rate, and the cohort the count model
+    # learns from is always younger than the population it predicts: in the count model
+    # they would raise everyone's expected orders as the population ages (BG/NBD's
+    # expectation, which knows the age, carries the frequency there).
+    Column("log_frequency", churn=0, count=None),
+    Column("log_span", churn=0, count=None),
     # Signed in the churn model too, so that expected orders (P(any order) times the
     # orders given any) never fall as spend rises.
     Column("log_spend", churn=-1, count=1),

@@ -120,3 +120,25 @@ def test_a_customer_beyond_the_cohort_is_predicted_as_its_nearest_edge() -> None
     inside, _ = predict_buyers(calibrator, s, btyd, horizon=HORIZON, population_interval=30.0)
     plain, _ = predict_buyers(unclipped, s, btyd, horizon=HORIZON, population_interval=30.0)
     assert np.array_equal(inside, plain)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_expected_orders_do_not_grow_with_the_populations_age(seed: int) -> None:
+    # One acquisition wave of customers whose rates never change: the cohort at
+    # T - window is 60-120 days old, the population at T 180-240 days. Having been a
+    # customer longer is not buying more; the same window after T is predicted as the
+    # window before it was learned.
+    sim = simulate(8000, seed=seed, acquisition_days=60.0, end=700.0)
+    cutoff = 300.0
+    s_then = summarise(sim.histories(cutoff - HORIZON))
+    btyd_then = fit_bgnbd(s_then.x, s_then.t_x, s_then.T)
+    assert btyd_then is not None
+    orders = sim.outcomes(cutoff - HORIZON, cutoff).orders.astype(np.float64)
+    calibrator = fit_buyers(s_then, orders, btyd_then, horizon=HORIZON, population_interval=30.0)
+    assert calibrator is not None
+    s = summarise(sim.histories(cutoff))
+    btyd = fit_bgnbd(s.x, s.t_x, s.T)
+    assert btyd is not None
+    _, expected = predict_buyers(calibrator, s, btyd, horizon=HORIZON, population_interval=30.0)
+    future = sim.outcomes(cutoff, cutoff + HORIZON).orders
+    assert expected[s.buyer].sum() == pytest.approx(future[s.buyer].sum(), rel=0.08)
