@@ -97,28 +97,29 @@ async def list_page(
     return (await session.execute(statement)).all()
 
 
-# Everything that holds the customer's data goes in one statement: deliveries name their
-# events, re-classification marks carry no foreign key, and a stored population fit
-# made at or after their first event was fitted on their history (fits are bounded per
-# policy version, so this drops a handful). Events, classifications, changes and
-# snapshots follow the customer row (ON DELETE CASCADE).
-_ERASE = """
-WITH gone AS (
-    DELETE FROM customers WHERE external_id = :external_id RETURNING id
-), their_events AS (
-    SELECT e.event_id, e.occurred_at FROM events e JOIN gone ON e.customer_id = gone.id
+# The customer row first: its delete waits for every transaction that has locked the row
+# to insert events (they commit first), and no later insert can lock it. Classifications,
+# changes and snapshots follow the row (ON DELETE CASCADE).
+_ERASE_CUSTOMER = "DELETE FROM customers WHERE external_id = :external_id RETURNING id"
+
+# Then, in a statement of its own (a snapshot that sees what those inserts committed),
+# everything else that holds their data: their events (which carry no foreign key),
+# the deliveries that name them, re-classification marks, and the stored population
+# fits made at or after their first event (fits are bounded per policy version, so this
+# drops a handful).
+_ERASE_HISTORY = """
+WITH their_events AS (
+    DELETE FROM events WHERE customer_id = :id RETURNING event_id, occurred_at
 ), deliveries AS (
     DELETE FROM webhook_deliveries d USING their_events t WHERE d.event_id = t.event_id
 ), marks AS (
-    DELETE FROM dirty_customers d USING gone WHERE d.customer_id = gone.id
+    DELETE FROM dirty_customers WHERE customer_id = :id
 ), fits AS (
     DELETE FROM population_fits
      WHERE cutoff >= (SELECT date_trunc('day', min(occurred_at)) FROM their_events)
-), remembered AS (
-    INSERT INTO erasures (subject) SELECT :subject FROM gone
-    ON CONFLICT (subject) DO UPDATE SET erased_at = now()
 )
-SELECT count(*) FROM gone
+INSERT INTO erasures (subject) VALUES (:subject)
+ON CONFLICT (subject) DO UPDATE SET erased_at = now()
 """
 
 _ERASED = "SELECT subject FROM erasures WHERE subject = ANY(:subjects)"
@@ -126,8 +127,11 @@ _ERASED = "SELECT subject FROM erasures WHERE subject = ANY(:subjects)"
 
 async def erase(session: AsyncSession, *, external_id: str, subject: bytes) -> bool:
     """Delete the customer and everything of theirs, and remember the erasure."""
-    result = await session.execute(text(_ERASE), {"external_id": external_id, "subject": subject})
-    return bool(result.scalar_one())
+    gone = (await session.execute(text(_ERASE_CUSTOMER), {"external_id": external_id})).first()
+    if gone is None:
+        return False
+    await session.execute(text(_ERASE_HISTORY), {"id": gone.id, "subject": subject})
+    return True
 
 
 async def erased(session: AsyncSession, *, subjects: Sequence[bytes]) -> set[bytes]:

@@ -476,24 +476,39 @@ ON CONFLICT (external_id) DO NOTHING
 
 # amount × rate in NUMERIC, exact until the column rounds it to 6 places: what the API
 # stores for the same event. Ids stored before are duplicates. In customer order, as the
-# (customer_id, occurred_at) index and the foreign key check read: each customer's pages
-# are visited once per stage instead of once per event (about half the key check's time).
+# (customer_id, occurred_at) index reads: each customer's pages are visited once per
+# stage instead of once per event. Each customer row is locked as a foreign key would
+# lock it (events have none, migration 0011); a customer erased by a transaction that
+# committed meanwhile drops out of the join, and the count of joined rows tells.
 _EVENT_INSERT = """
-INSERT INTO events (event_id, customer_id, type, occurred_at, amount, currency,
-                    amount_base, margin, margin_base, rating, channel, attributes)
-SELECT s.event_id, c.id, s.type, s.occurred_at, s.amount, s.currency,
-       s.amount * r.rate, s.margin, s.margin * r.rate, s.rating, s.channel, s.attributes
-  FROM {staged} s
-  JOIN customers c ON c.external_id = s.customer
-  LEFT JOIN unnest($1::text[], $2::numeric[]) AS r(currency, rate) ON r.currency = s.currency
- ORDER BY c.id, s.occurred_at, s.event_id COLLATE "C"
-ON CONFLICT (event_id) DO NOTHING
+WITH joined AS (
+    SELECT s.event_id, c.id AS customer_id, s.type, s.occurred_at, s.amount, s.currency,
+           s.amount * r.rate AS amount_base, s.margin, s.margin * r.rate AS margin_base,
+           s.rating, s.channel, s.attributes
+      FROM {staged} s
+      JOIN customers c ON c.external_id = s.customer
+      LEFT JOIN unnest($1::text[], $2::numeric[]) AS r(currency, rate) ON r.currency = s.currency
+       FOR KEY SHARE OF c
+), stored AS (
+    INSERT INTO events (event_id, customer_id, type, occurred_at, amount, currency,
+                        amount_base, margin, margin_base, rating, channel, attributes)
+    SELECT * FROM joined ORDER BY customer_id, occurred_at, event_id COLLATE "C"
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM stored) AS stored, (SELECT count(*) FROM joined) AS joined
 """
 _EVENT_MERGE = _EVENT_INSERT.format(staged="import_events")
 # Repeats of an event_id within a stage keep the first (a sort only such a stage needs).
 _EVENT_MERGE_FIRSTS = _EVENT_INSERT.format(
     staged="(SELECT DISTINCT ON (event_id) * FROM import_events ORDER BY event_id, line)"
 )
+# The staged rows whose customer is gone (erased while the stage waited for it).
+_GONE = """
+SELECT line FROM import_events s
+ WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = s.customer)
+ ORDER BY line
+"""
 
 
 def _count(status: str) -> int:
@@ -583,10 +598,19 @@ class _Events(_Staged):
         currencies = [policy.base_currency, *policy.exchange_rates]
         rates = [policy.rate(c) for c in currencies]
         await conn.execute(_EVENT_CUSTOMERS, list({r[2] for r in records}))
-        repeats = len({r[1] for r in records}) < len(records)
-        merge = _EVENT_MERGE_FIRSTS if repeats else _EVENT_MERGE
-        stored = _count(await conn.execute(merge, currencies, rates))
-        return stored, len(records) - stored
+        distinct = len({r[1] for r in records})
+        merge = _EVENT_MERGE_FIRSTS if distinct < len(records) else _EVENT_MERGE
+        result = await conn.fetchrow(merge, currencies, rates)
+        assert result is not None
+        stored, joined = int(result["stored"]), int(result["joined"])
+        gone = 0
+        if joined < distinct:
+            # Rare: an erasure committed while this stage waited for its customer.
+            for row in await conn.fetch(_GONE):
+                gone += 1
+                self.summary.rejected += 1
+                self.reject(int(row["line"]), events.ERASED_REASON)
+        return stored, len(records) - stored - gone
 
 
 _CUSTOMER_FIELDS = fast_rows.CUSTOMER_FIELDS

@@ -8,7 +8,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
-    ForeignKey,
     Index,
     Numeric,
     SmallInteger,
@@ -42,9 +41,9 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), unique=True)
-    customer_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("customers.id", ondelete="CASCADE")
-    )
+    # No foreign key (migration 0011): every insert locks the customer's row itself, and
+    # erasure deletes the customer's events.
+    customer_id: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(16))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     amount: Mapped[Decimal | None] = mapped_column(Numeric(24, 6))

@@ -29,14 +29,15 @@ ON CONFLICT (external_id) DO NOTHING
 
 # A new statement, so it sees the customers that _ENSURE_CUSTOMERS waited for a
 # concurrent batch to commit; the join maps external ids to internal ones without a
-# round trip through Python.
+# round trip through Python. Each customer row is locked as the events' foreign key
+# would lock it (the table has none, migration 0011): an erasure waits for this
+# transaction, and a customer erased meanwhile drops out of the join, which the count of
+# joined rows tells.
 _INSERT_EVENTS = """
-WITH stored AS (
-    INSERT INTO events (event_id, customer_id, type, occurred_at, amount, currency,
-                        amount_base, margin, margin_base, rating, channel, attributes)
-    SELECT t.event_id, c.id, t.type, t.occurred_at::timestamptz, t.amount::numeric,
-           t.currency, t.amount_base::numeric, t.margin::numeric, t.margin_base::numeric,
-           t.rating::int2, t.channel, t.attributes::jsonb
+WITH joined AS (
+    SELECT t.event_id, c.id AS customer_id, t.type, t.occurred_at::timestamptz,
+           t.amount::numeric, t.currency, t.amount_base::numeric, t.margin::numeric,
+           t.margin_base::numeric, t.rating::int2, t.channel, t.attributes::jsonb
       FROM unnest(string_to_array($1, ','), string_to_array($2, ','),
                   string_to_array($3, ','), string_to_array($4, ','),
                   string_to_array($5, ',', ''), string_to_array($6, ',', ''),
@@ -46,11 +47,15 @@ WITH stored AS (
            AS t(event_id, customer, type, occurred_at, amount, currency, amount_base,
                 margin, margin_base, rating, channel, attributes)
       JOIN customers c ON c.external_id = t.customer
-     ORDER BY t.event_id COLLATE "C"
+       FOR KEY SHARE OF c
+), stored AS (
+    INSERT INTO events (event_id, customer_id, type, occurred_at, amount, currency,
+                        amount_base, margin, margin_base, rating, channel, attributes)
+    SELECT * FROM joined ORDER BY event_id COLLATE "C"
     ON CONFLICT (event_id) DO NOTHING
     RETURNING 1
 )
-SELECT count(*) FROM stored
+SELECT (SELECT count(*) FROM stored) AS stored, (SELECT count(*) FROM joined) AS joined
 """
 
 _CUSTOMER_ID = "SELECT id FROM customers WHERE external_id = $1"
@@ -107,17 +112,28 @@ async def ensure_customers(session: AsyncSession, *, external_ids: Iterable[str]
     await conn.execute(_ENSURE_CUSTOMERS, ",".join(external_ids))
 
 
+class CustomerGone(Exception):
+    """A customer of the batch was erased by a transaction that committed while the
+    insert waited for it; the statement's work is to be undone and the batch checked
+    again."""
+
+
 async def insert_events(session: AsyncSession, *, rows: Sequence[EventRow]) -> int:
     """Store the rows whose event_id is new; how many were stored.
 
-    Event ids must be distinct and every customer must exist (ensure_customers).
+    Event ids must be distinct and every customer must exist (ensure_customers);
+    CustomerGone when one no longer does.
     """
     if not rows:
         return 0
     conn = await transaction_connection(session)
     columns = list(zip(*rows, strict=True))
-    joined = [",".join("" if v is None else str(v) for v in c) for c in columns[:_JOINED]]
-    stored: int = await conn.fetchval(_INSERT_EVENTS, *joined, *map(list, columns[_JOINED:]))
+    text = [",".join("" if v is None else str(v) for v in c) for c in columns[:_JOINED]]
+    result = await conn.fetchrow(_INSERT_EVENTS, *text, *map(list, columns[_JOINED:]))
+    assert result is not None
+    if result["joined"] < len(rows):
+        raise CustomerGone
+    stored: int = result["stored"]
     return stored
 
 

@@ -7,7 +7,6 @@ from decimal import Context, Decimal, localcontext
 from typing import Any, TypeVar
 
 import orjson
-from asyncpg.exceptions import ForeignKeyViolationError
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -150,10 +149,10 @@ async def _store(
         unique.setdefault(event_id, (index, customer))
     try:
         # A savepoint: a customer erased by a transaction that commits while this batch
-        # waits on it fails the insert (a foreign-key violation), not the request.
+        # waits on it undoes the insert, not the request; the second pass skips them.
         async with session.begin_nested():
             accepted, skipped = await _store_once(session, unique=unique, rows_of=rows_of)
-    except ForeignKeyViolationError:
+    except repository.CustomerGone:
         accepted, skipped = await _store_once(session, unique=unique, rows_of=rows_of)
     return IngestResult(
         accepted=accepted,

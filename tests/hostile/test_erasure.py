@@ -13,7 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers import service as customers
+from app.events import service as events
 from app.events.importer import import_file
+from app.events.schemas import EventIn
 from tests.hostile.support import PROBLEM, order, rows_mentioning, signed
 
 PERSONAL = {"name": "Wang Fang", "email": "wang.fang@example.cn", "phone": "+86 10 1234 5678"}
@@ -164,6 +166,65 @@ async def test_a_batch_racing_an_erasure_skips_the_erased_customer(
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] == 1
     assert [s["event_id"] for s in response.json()["skipped"]] == ["o-erased-new"]
+    for needle in NEEDLES:
+        assert await rows_mentioning(session, needle) == {}, needle
+
+
+async def test_an_import_racing_an_erasure_rejects_the_erased_customers_rows(
+    app: Any, client: httpx.AsyncClient, admin: dict[str, str], tmp_path: Path
+) -> None:
+    await _history(client, admin)
+    path = tmp_path / "events.jsonl"
+    rows = [order("o-kept-import", "c-kept"), order("o-erased-import", "cust-erased")]
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    rejected: list[tuple[int, str]] = []
+    async with app.state.sessionmaker() as erasing, app.state.sessionmaker() as importing:
+        await customers.erase(erasing, customer_id="cust-erased")
+        # The import finds the customer still there, then waits on the erasing transaction.
+        loading = asyncio.create_task(
+            import_file(
+                importing, path=path, kind=None, reject=lambda n, why: rejected.append((n, why))
+            )
+        )
+        await asyncio.sleep(0.5)
+        await erasing.commit()
+        summary = await loading
+    assert (summary.imported, summary.duplicates, summary.rejected) == (1, 0, 1)
+    assert rejected == [(2, events.ERASED_REASON)]
+    for needle in NEEDLES:
+        async with app.state.sessionmaker() as session:
+            assert await rows_mentioning(session, needle) == {}, needle
+
+
+async def _erase(app: Any, customer_id: str) -> None:
+    async with app.state.sessionmaker() as erasing:
+        await customers.erase(erasing, customer_id=customer_id)
+        await erasing.commit()
+
+
+async def test_an_erasure_waiting_on_a_batch_takes_the_batchs_events_too(
+    app: Any, client: httpx.AsyncClient, admin: dict[str, str], session: AsyncSession
+) -> None:
+    await _history(client, admin)
+    async with app.state.sessionmaker() as posting:
+        # The batch has locked the customer's row to store its event, uncommitted...
+        stored = await events.store(
+            posting, events=[EventIn.model_validate(order("o-erased-mid", "cust-erased"))]
+        )
+        assert stored.accepted == 1
+        erasing = asyncio.create_task(_erase(app, "cust-erased"))
+        await asyncio.sleep(0.5)
+        # ...so the erasure waits for it, then sees the event it committed.
+        assert not erasing.done()
+        await posting.commit()
+    await erasing
+    orphans = await session.execute(
+        text(
+            "SELECT count(*) FROM events e"
+            " WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = e.customer_id)"
+        )
+    )
+    assert orphans.scalar_one() == 0
     for needle in NEEDLES:
         assert await rows_mentioning(session, needle) == {}, needle
 
