@@ -40,9 +40,9 @@ class CurrentClassification(Base):
     # (tier, stage) is served by the covering cell index (migration 0008).
     __table_args__ = (Index("ix_classifications_stage", "stage"),)
 
-    customer_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key (migration 0012): the statement that stores it locks the customer's
+    # row, and erasure deletes it.
+    customer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     policy_version: Mapped[int] = mapped_column(Integer)
     tier: Mapped[str] = mapped_column(String(8))
@@ -64,9 +64,8 @@ class ClassificationChange(Base):
     __table_args__ = (Index("ix_classification_changes_customer", "customer_id", "changed_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("customers.id", ondelete="CASCADE")
-    )
+    # No foreign key, as for the classification (migration 0012).
+    customer_id: Mapped[int] = mapped_column(BigInteger)
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     policy_version: Mapped[int] = mapped_column(Integer)
     from_tier: Mapped[str | None] = mapped_column(String(8))

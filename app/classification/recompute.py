@@ -236,33 +236,12 @@ async def _classify_and_store(
             count=len(rows.out_of_range),
             as_of=as_of.isoformat(),
         )
-    tier_changed, stage_changed = await _write(conn, rows, as_of=as_of, version=version)
+    # Erased customers drop out of the merge (it locks the rows of those it stores).
+    await store.stage(conn, rows)
+    tier_changed, stage_changed = await store.merge(conn, rows, as_of=as_of, version=version)
     return ChunkResult(
         customers=len(batch),
         tier_changed=tier_changed,
         stage_changed=stage_changed,
         skipped=len(rows.out_of_range),
     )
-
-
-async def _write(
-    conn: asyncpg.Connection, rows: store.Rows, *, as_of: datetime, version: int
-) -> tuple[int, int]:
-    """COPY the rows in, then record changes and upsert; erased customers are dropped.
-
-    A customer erased after its history was read fails the foreign key of both tables:
-    the statements are undone to a savepoint, the vanished customers removed from the
-    staged rows and the statements run again (cheaper than locking every customer first).
-    """
-    await store.stage(conn, rows)
-    for _ in range(5):
-        await conn.execute("SAVEPOINT recompute_write")
-        try:
-            changed = await store.merge(conn, rows, as_of=as_of, version=version)
-        except asyncpg.ForeignKeyViolationError:
-            await conn.execute("ROLLBACK TO SAVEPOINT recompute_write")
-            await store.drop_erased(conn)
-            continue
-        await conn.execute("RELEASE SAVEPOINT recompute_write")
-        return changed
-    raise RuntimeError("customers kept disappearing while their classifications were stored")

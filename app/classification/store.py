@@ -61,7 +61,10 @@ _COPY_TRAILER = b"\xff\xff"
 
 # $3 tiers, $4 stages, $5 strategies, $6 the batch's distinct segments (JSON text), all
 # indexed by the staged codes from 0; $7/$8 the customers whose expected revenue is not a
-# whole number of cents held exactly in a float, with their exact amount.
+# whole number of cents held exactly in a float, with their exact amount. Each customer
+# row is locked as a foreign key would lock it (neither table has one, migration 0012):
+# an erasure waits for this transaction, and a customer erased since the range was read
+# drops out of the join, so nothing is stored for them.
 _STAGED = """
 SELECT r.customer_id, ($3::text[])[r.tier + 1] AS tier, r.tier_score,
        ($4::text[])[r.stage + 1] AS stage, ($5::text[])[r.strategy + 1] AS strategy,
@@ -70,9 +73,11 @@ SELECT r.customer_id, ($3::text[])[r.tier + 1] AS tier, r.tier_score,
        s.segments::jsonb AS segments
   FROM recompute_rows r
   JOIN recompute_hist h USING (customer_id)
+  JOIN customers c ON c.id = r.customer_id
   JOIN unnest($6::text[]) WITH ORDINALITY AS s (segments, n) ON s.n = r.segments + 1
   LEFT JOIN unnest($7::bigint[], $8::numeric[]) AS x (customer_id, expected)
        ON x.customer_id = r.customer_id
+   FOR KEY SHARE OF c
 """
 
 # $1: as_of, $2: policy version. One statement: the change rows compare with the rows
@@ -125,11 +130,6 @@ SELECT count(*) FILTER (WHERE from_tier IS DISTINCT FROM to_tier) AS tier_change
        (SELECT count(*) FROM stored) AS stored
   FROM changed
 """  # noqa: S608
-
-_DROP_ERASED = """
-DELETE FROM recompute_rows r
- WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = r.customer_id)
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +234,3 @@ async def merge(
     )
     assert changes is not None
     return int(changes["tier_changed"]), int(changes["stage_changed"])
-
-
-async def drop_erased(conn: asyncpg.Connection) -> None:
-    await conn.execute(_DROP_ERASED)

@@ -98,18 +98,23 @@ async def list_page(
 
 
 # The customer row first: its delete waits for every transaction that has locked the row
-# to insert events (they commit first), and no later insert can lock it. Classifications,
-# changes and snapshots follow the row (ON DELETE CASCADE).
+# to insert events or store a classification (they commit first), and no later one can
+# lock it. Snapshots follow the row (ON DELETE CASCADE).
 _ERASE_CUSTOMER = "DELETE FROM customers WHERE external_id = :external_id RETURNING id"
 
-# Then, in a statement of its own (a snapshot that sees what those inserts committed),
-# everything else that holds their data: their events (which carry no foreign key),
-# the deliveries that name them, re-classification marks, and the stored population
+# Then, in a statement of its own (a snapshot that sees what those transactions
+# committed), everything else that holds their data: their events, classification and
+# its changes (none carries a foreign key; notifications follow their change), the
+# deliveries that name their events, re-classification marks, and the stored population
 # fits made at or after their first event (fits are bounded per policy version, so this
 # drops a handful).
 _ERASE_HISTORY = """
 WITH their_events AS (
     DELETE FROM events WHERE customer_id = :id RETURNING event_id, occurred_at
+), classification AS (
+    DELETE FROM classifications WHERE customer_id = :id
+), changes AS (
+    DELETE FROM classification_changes WHERE customer_id = :id
 ), deliveries AS (
     DELETE FROM webhook_deliveries d USING their_events t WHERE d.event_id = t.event_id
 ), marks AS (

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -190,6 +191,29 @@ async def test_a_customer_erased_while_the_range_runs_is_skipped(
         )
     ).scalars()
     assert list(stored) == ["also", "keep"]
+
+
+async def test_an_erasure_waiting_on_a_range_takes_what_the_range_stored(
+    app: Any, client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
+) -> None:
+    await _orders(client, writer, "gone", [5, 20])
+    gone = await _internal_id(session, "gone")
+    async with app.state.sessionmaker() as ranging:
+        # The range has stored the customer's classification and change, uncommitted...
+        result = await recompute.run_customers(ranging, ids=[gone], as_of=T)
+        assert result.stage_changed == 1
+        erasing = asyncio.create_task(client.delete("/v1/customers/gone", headers=writer))
+        await asyncio.sleep(0.5)
+        # ...so the erasure waits for it, then takes what it committed.
+        assert not erasing.done()
+        await ranging.commit()
+    assert (await erasing).status_code == 204
+    for table in ("classifications", "classification_changes"):
+        left = await session.execute(
+            text(f"SELECT count(*) FROM {table} WHERE customer_id = :id"),
+            {"id": gone},
+        )
+        assert left.scalar_one() == 0, table
 
 
 async def test_revenue_beyond_the_stored_range_skips_that_customer_only(
