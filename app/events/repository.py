@@ -128,8 +128,8 @@ async def insert_events(session: AsyncSession, *, rows: Sequence[EventRow]) -> i
         return 0
     conn = await transaction_connection(session)
     columns = list(zip(*rows, strict=True))
-    text = [",".join("" if v is None else str(v) for v in c) for c in columns[:_JOINED]]
-    result = await conn.fetchrow(_INSERT_EVENTS, *text, *map(list, columns[_JOINED:]))
+    strings = [",".join("" if v is None else str(v) for v in c) for c in columns[:_JOINED]]
+    result = await conn.fetchrow(_INSERT_EVENTS, *strings, *map(list, columns[_JOINED:]))
     assert result is not None
     if result["joined"] < len(rows):
         raise CustomerGone
