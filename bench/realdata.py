@@ -48,6 +48,7 @@ from bench.scores import (
     chance_calibration_error,
     log_loss,
     spearman,
+    stage_targets,
 )
 from bench.server import fresh_database, plain_url, running
 
@@ -542,6 +543,7 @@ def report(
         mask = (stages == code).to_numpy()
         if mask.any():
             yield f"    {code:<10} {mask.sum():>6,} customers  {silent[mask].mean():6.1%} inactive  (mean predicted {churn[mask].mean():.3f})"
+    yield "  stage targets: " + stage_targets(stages.to_numpy(), silent)
     tiers = pd.Series([i["tier"]["code"] for i in items])
     total = spend.sum()
     shares = ", ".join(

@@ -1,8 +1,10 @@
 """The figures both backtests print, over plain arrays: ranking (AUC, Spearman, top-20%
-capture), probability quality (Brier, log-loss, calibration error) and what sampling
-alone does to the calibration error."""
+capture), probability quality (Brier, log-loss, calibration error), what sampling
+alone does to the calibration error, and whether the stages mean their names."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -69,3 +71,21 @@ def capture(score: FloatArray, revenue: FloatArray) -> float:
 
 def spearman(a: FloatArray, b: FloatArray) -> float:
     return float(spearmanr(a, b).statistic)
+
+
+def stage_targets(stages: np.ndarray, silent: FloatArray) -> str:
+    """Whether holdout inactivity rises loyal < returning < at_risk < churned, at least 70%
+    of `churned` and at most 25% of `loyal` inactive; a stage nobody is in is left out."""
+    rates = {
+        code: float(silent[stages == code].mean())
+        for code in ("loyal", "returning", "at_risk", "churned")
+        if (stages == code).any()
+    }
+    values = list(rates.values())
+    checks = {
+        "rising": all(a < b for a, b in itertools.pairwise(values)),
+        "churned >= 70%": rates["churned"] >= 0.7 if "churned" in rates else None,
+        "loyal <= 25%": rates["loyal"] <= 0.25 if "loyal" in rates else None,
+    }
+    shown = {True: "ok", False: "MISS", None: "nobody in the stage"}
+    return ", ".join(f"{name} {shown[ok]}" for name, ok in checks.items())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.scores import calibration_error, chance_calibration_error
+from bench.scores import calibration_error, chance_calibration_error, stage_targets
 
 
 def test_an_exactly_right_forecaster_scores_inside_the_chance_band() -> None:
@@ -30,3 +30,16 @@ def test_the_band_narrows_with_more_customers() -> None:
     small = chance_calibration_error(rng.uniform(size=500), draws=300)[1]
     large = chance_calibration_error(rng.uniform(size=20_000), draws=300)[1]
     assert large < small / 3
+
+
+def test_stage_targets_name_each_miss_and_leave_out_empty_stages() -> None:
+    stages = np.array(["loyal"] * 4 + ["returning"] * 4 + ["churned"] * 4)
+    # loyal 1 of 4 inactive, returning 2 of 4, churned 3 of 4
+    silent = np.array([0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0], dtype=float)
+    assert stage_targets(stages, silent) == "rising ok, churned >= 70% ok, loyal <= 25% ok"
+    silent[8] = 0.0  # churned: 2 of 4, no more than returning
+    assert stage_targets(stages, silent) == "rising MISS, churned >= 70% MISS, loyal <= 25% ok"
+    kept = stages != "churned"
+    assert stage_targets(stages[kept], silent[kept]) == (
+        "rising ok, churned >= 70% nobody in the stage, loyal <= 25% ok"
+    )
