@@ -7,10 +7,11 @@ The datasets: the two in ../shared/data (`<data>/<name>/events.csv`, split at th
 calibration end its README gives), and CDNOW, the purchases of the 23,570 customers whose
 first was in the first quarter of 1997 until June 1998, as lifetimes ships them
 (`CDNOW_master.txt`), split as Fader, Hardie & Lee (2005) do: 39 weeks of calibration,
-39 of holdout. For each: a fresh database and a running service; the calibration events posted through
-`POST /v1/events` (and `customers.csv`, where there is one, through `PUT /v1/customers`);
-the policy's horizon set to the holdout's length (`PUT /v1/policy`); every customer with
-an order in the calibration period classified as of the cut-off
+39 of holdout. For each: a fresh database and a running service; the calibration
+events posted through `POST /v1/events` (and `customers.csv`, where there is one,
+through `PUT /v1/customers`); the policy's horizon set to the holdout's length
+(`PUT /v1/policy`); every customer with an order in the calibration period classified
+as of the cut-off
 (`POST /v1/classifications/batch`); then the holdout posted and everyone asked again as of
 the same cut-off: the answers must be byte-identical (nothing after the cut-off leaks).
 

@@ -196,12 +196,6 @@ async def test_an_import_racing_an_erasure_rejects_the_erased_customers_rows(
             assert await rows_mentioning(session, needle) == {}, needle
 
 
-async def _erase(app: Any, customer_id: str) -> None:
-    async with app.state.sessionmaker() as erasing:
-        await customers.erase(erasing, customer_id=customer_id)
-        await erasing.commit()
-
-
 async def test_an_erasure_waiting_on_a_batch_takes_the_batchs_events_too(
     app: Any, client: httpx.AsyncClient, admin: dict[str, str], session: AsyncSession
 ) -> None:
@@ -212,12 +206,12 @@ async def test_an_erasure_waiting_on_a_batch_takes_the_batchs_events_too(
             posting, events=[EventIn.model_validate(order("o-erased-mid", "cust-erased"))]
         )
         assert stored.accepted == 1
-        erasing = asyncio.create_task(_erase(app, "cust-erased"))
+        erasing = asyncio.create_task(client.delete("/v1/customers/cust-erased", headers=admin))
         await asyncio.sleep(0.5)
         # ...so the erasure waits for it, then sees the event it committed.
         assert not erasing.done()
         await posting.commit()
-    await erasing
+    assert (await erasing).status_code == 204
     orphans = await session.execute(
         text(
             "SELECT count(*) FROM events e"
