@@ -56,6 +56,17 @@ async def upsert(session: AsyncSession, *, external_id: str, values: dict[str, A
     return None if created is None else bool(created)
 
 
+# A statement of its own before the erasure check: an erasure under way holds the row, and
+# this waits for it to commit so that the check then sees it. Without it, an upsert
+# waiting on that row would insert the customer again once the erasure deleted it.
+_HOLD = "SELECT 1 FROM customers WHERE external_id = :external_id FOR KEY SHARE"
+
+
+async def hold(session: AsyncSession, *, external_id: str) -> None:
+    """Lock the customer's row, if there is one, until the transaction ends."""
+    await session.execute(text(_HOLD), {"external_id": external_id})
+
+
 # The read of `GET /v1/customers/{id}`: the columns of `CustomerRead`, by its names.
 _READ = """
 SELECT c.external_id AS customer_id, c.name, c.email, c.phone, c.country, c.customer_type,

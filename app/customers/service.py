@@ -75,6 +75,7 @@ async def upsert(
     anything else that names them, a CRM re-sync included, is a 409.
     """
     key = erasure.subject(customer_id)
+    await repository.hold(session, external_id=customer_id)
     if await repository.erased(session, subjects=[key]):
         if not restore:
             raise Conflict(

@@ -21,6 +21,7 @@ import codecs
 import contextlib
 import csv
 import io
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import raw_connection
 from app.core.types import is_external_id
+from app.customers import erasure
 from app.customers.schemas import CustomerUpsert
 from app.events import fast_rows
 from app.events import service as events
@@ -319,6 +321,7 @@ class _Target(Protocol):
 
 
 Record = tuple[Any, ...]  # line first, then the staging table's columns
+Subjects = dict[str, bytes]  # customer id → erasure subject (`erasure.subject`)
 
 
 class _Staged:
@@ -385,15 +388,13 @@ class _Staged:
             with contextlib.suppress(BaseException):
                 await merging
 
-    async def _without_erased(self, records: list[Record]) -> list[Record]:
+    async def _without_erased(self, records: list[Record], subjects: Subjects) -> list[Record]:
         """The records whose customer was not erased; the others are rejected, as the API
         skips them (an import is often a replay of what was sent before)."""
         conn = await raw_connection(self.session)
         if not await conn.fetchval(_ANY_ERASED):
-            return records  # no keyed hash to compute per customer
-        erased = await events.erased_ids(
-            self.session, external_ids={r[self.customer_at] for r in records}
-        )
+            return records
+        erased = await events.erased_ids(self.session, subjects={s: c for c, s in subjects.items()})
         if not erased:
             return records
         kept = []
@@ -418,10 +419,14 @@ class _Staged:
         await conn.execute("SET LOCAL work_mem = '64MB'")
         if not last:
             await conn.execute("SET LOCAL synchronous_commit = off")
-        records = await self._without_erased(records)
+        # The merge checks erasures again, in the snapshot that creates customers: one
+        # committed since this check must not bring its customer back.
+        at = self.customer_at
+        subjects = {c: erasure.subject(c) for c in {r[at] for r in records}}
+        records = await self._without_erased(records, subjects)
         await conn.execute(self.create)
         if records:
-            await self._store(conn, records, context)
+            await self._store(conn, records, (context, subjects))
         await self.session.commit()
         await self.committed()
 
@@ -430,7 +435,7 @@ class _Staged:
         try:
             await conn.execute(f"TRUNCATE {self.table}")
             await conn.copy_records_to_table(self.table, records=records, columns=self.columns)
-            imported, duplicates = await self.merge(conn, records, context)
+            imported, duplicates, gone = await self.merge(conn, records, *context)
         except REFUSED as exc:
             await conn.execute("ROLLBACK TO SAVEPOINT import_stage")
             if len(records) == 1:
@@ -444,12 +449,23 @@ class _Staged:
         await conn.execute("RELEASE SAVEPOINT import_stage")
         self.summary.imported += imported
         self.summary.duplicates += duplicates
+        for line in gone:
+            self.summary.rejected += 1
+            self.reject(line, events.ERASED_REASON)
 
     async def merge(
-        self, conn: asyncpg.Connection, records: list[Record], context: Any
-    ) -> tuple[int, int]:
-        """(stored, duplicates) of the staged rows (`records`)."""
+        self, conn: asyncpg.Connection, records: list[Record], context: Any, subjects: Subjects
+    ) -> tuple[int, int, list[int]]:
+        """(stored, duplicates, lines of erased customers) of the staged rows (`records`),
+        with the erasure subject of each customer."""
         raise NotImplementedError
+
+    def subject_arrays(
+        self, records: list[Record], subjects: Subjects
+    ) -> tuple[list[str], list[bytes]]:
+        """The records' distinct customers and their erasure subjects, as two arrays."""
+        ids = list({r[self.customer_at] for r in records})
+        return ids, [subjects[i] for i in ids]
 
 
 _ANY_ERASED = "SELECT EXISTS (SELECT 1 FROM erasures)"
@@ -464,12 +480,14 @@ def _pg_message(exc: asyncpg.PostgresError) -> str:
 
 
 # Customers are created bare first (as the API does), in byte order so concurrent loads
-# do not deadlock. The stage's ids come as an array: probing the index for each is far
-# cheaper than the hash anti-join over every customer a join with the staging table gets.
+# do not deadlock, unless erased. The stage's ids come as an array: probing the index for
+# each is far cheaper than the hash anti-join over every customer a join with the
+# staging table gets.
 _EVENT_CUSTOMERS = """
 INSERT INTO customers (external_id)
-SELECT n.customer FROM unnest($1::text[]) AS n(customer)
+SELECT n.customer FROM unnest($1::text[], $2::bytea[]) AS n(customer, subject)
  WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = n.customer)
+   AND NOT EXISTS (SELECT 1 FROM erasures e WHERE e.subject = n.subject)
  ORDER BY n.customer COLLATE "C"
 ON CONFLICT (external_id) DO NOTHING
 """
@@ -503,7 +521,8 @@ _EVENT_MERGE = _EVENT_INSERT.format(staged="import_events")
 _EVENT_MERGE_FIRSTS = _EVENT_INSERT.format(
     staged="(SELECT DISTINCT ON (event_id) * FROM import_events ORDER BY event_id, line)"
 )
-# The staged rows whose customer is gone (erased while the stage waited for it).
+# The staged rows whose customer is gone: erased while the stage waited for it, or
+# since the stage was checked.
 _GONE = """
 SELECT line FROM import_events s
  WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = s.customer)
@@ -592,25 +611,20 @@ class _Events(_Staged):
         self.next_policy = (await current_policy(self.session)).document
 
     async def merge(
-        self, conn: asyncpg.Connection, records: list[Record], context: Any
-    ) -> tuple[int, int]:
+        self, conn: asyncpg.Connection, records: list[Record], context: Any, subjects: Subjects
+    ) -> tuple[int, int, list[int]]:
         policy: PolicyDocument = context or (await current_policy(self.session)).document
         currencies = [policy.base_currency, *policy.exchange_rates]
         rates = [policy.rate(c) for c in currencies]
-        await conn.execute(_EVENT_CUSTOMERS, list({r[2] for r in records}))
+        await conn.execute(_EVENT_CUSTOMERS, *self.subject_arrays(records, subjects))
         distinct = len({r[1] for r in records})
         merge = _EVENT_MERGE_FIRSTS if distinct < len(records) else _EVENT_MERGE
         result = await conn.fetchrow(merge, currencies, rates)
         assert result is not None
         stored, joined = int(result["stored"]), int(result["joined"])
-        gone = 0
-        if joined < distinct:
-            # Rare: an erasure committed while this stage waited for its customer.
-            for row in await conn.fetch(_GONE):
-                gone += 1
-                self.summary.rejected += 1
-                self.reject(int(row["line"]), events.ERASED_REASON)
-        return stored, len(records) - stored - gone
+        # Rare: an erasure committed since the stage was checked.
+        gone = [] if joined == distinct else [int(r["line"]) for r in await conn.fetch(_GONE)]
+        return stored, len(records) - stored - len(gone), gone
 
 
 _CUSTOMER_FIELDS = fast_rows.CUSTOMER_FIELDS
@@ -634,9 +648,24 @@ _CUSTOMER_INSERT = (
   FROM import_customers s
  WHERE s.round = $1
    AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = s.external_id)
+   AND s.external_id NOT IN (SELECT external_id FROM erased)
  ORDER BY s.external_id COLLATE "C"
 ON CONFLICT (external_id) DO NOTHING"""
 )
+# Customers erased since the stage was checked (their update found no row, and the
+# insert must not bring them back): by their erasure subjects, $2 and $3.
+_CUSTOMER_ERASED = """
+WITH erased AS (
+    SELECT x.external_id FROM unnest($2::text[], $3::bytea[]) AS x(external_id, subject)
+      JOIN erasures e ON e.subject = x.subject
+)
+"""
+_CUSTOMER_GONE = """
+SELECT line FROM import_customers s
+ WHERE s.round = $1
+   AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = s.external_id)
+ ORDER BY line
+"""
 
 
 class _Customers(_Staged):
@@ -686,14 +715,19 @@ class _Customers(_Staged):
         return None
 
     async def merge(
-        self, conn: asyncpg.Connection, records: list[Record], context: Any
-    ) -> tuple[int, int]:
-        rounds = max(r[1] for r in records)
+        self, conn: asyncpg.Connection, records: list[Record], context: Any, subjects: Subjects
+    ) -> tuple[int, int, list[int]]:
+        arrays = self.subject_arrays(records, subjects)
+        rounds = Counter(r[1] for r in records)
         imported = duplicates = 0
-        for n in range(1, rounds + 1):
-            duplicates += _count(await conn.execute(_CUSTOMER_UPDATE, n))
-            imported += _count(await conn.execute(_CUSTOMER_INSERT, n))
-        return imported, duplicates
+        gone: list[int] = []
+        for n in range(1, max(rounds) + 1):
+            updated = _count(await conn.execute(_CUSTOMER_UPDATE, n))
+            inserted = _count(await conn.execute(_CUSTOMER_ERASED + _CUSTOMER_INSERT, n, *arrays))
+            duplicates, imported = duplicates + updated, imported + inserted
+            if updated + inserted < rounds[n]:  # rare: erased since the stage was checked
+                gone += [int(r["line"]) for r in await conn.fetch(_CUSTOMER_GONE, n)]
+        return imported, duplicates, gone
 
 
 def _customer_columns(values: dict[str, Any]) -> fast_rows.CustomerRecord:

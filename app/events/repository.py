@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,11 +18,16 @@ from app.core.db import transaction_connection
 #
 # Keys are taken in one order (COLLATE "C": byte order, the cheapest total order) so
 # concurrent batches wait on each other instead of deadlocking. Customers that exist are
-# skipped before the insert: no speculative insertion, no sequence value spent.
+# skipped before the insert: no speculative insertion, no sequence value spent. Nor is an
+# erased customer created again: the batch checked for erasures in an earlier snapshot,
+# and one that committed since (it deleted the row this statement would not find) is
+# seen here; their events then drop out of the join below.
 _ENSURE_CUSTOMERS = """
 INSERT INTO customers (external_id)
-SELECT w.external_id FROM unnest(string_to_array($1, ',')) AS w(external_id)
+SELECT w.external_id
+  FROM unnest(string_to_array($1, ','), string_to_array($2, ',')) AS w(external_id, subject)
  WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = w.external_id)
+   AND NOT EXISTS (SELECT 1 FROM erasures e WHERE e.subject = decode(w.subject, 'hex'))
  ORDER BY w.external_id COLLATE "C"
 ON CONFLICT (external_id) DO NOTHING
 """
@@ -106,10 +111,13 @@ Position = tuple[datetime, int]
 _JOINED = 10  # the leading columns that travel comma-joined
 
 
-async def ensure_customers(session: AsyncSession, *, external_ids: Iterable[str]) -> None:
-    """Create the customers not stored yet (bare: just their id)."""
+async def ensure_customers(session: AsyncSession, *, subjects: Mapping[bytes, str]) -> None:
+    """Create the customers not stored yet nor erased (bare: just their id), given by
+    their erasure subject (`erasure.subjects`)."""
     conn = await transaction_connection(session)
-    await conn.execute(_ENSURE_CUSTOMERS, ",".join(external_ids))
+    await conn.execute(
+        _ENSURE_CUSTOMERS, ",".join(subjects.values()), ",".join(s.hex() for s in subjects)
+    )
 
 
 class CustomerGone(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Context, Decimal, localcontext
 from typing import Any, TypeVar
 
@@ -167,26 +167,27 @@ async def _store_once(
     unique: dict[str, tuple[int, str]],
     rows_of: Callable[[list[int]], list[EventRow]],
 ) -> tuple[int, list[SkippedEvent]]:
-    erased = await erased_ids(session, external_ids={c for _, c in unique.values()})
+    by_subject = erasure.subjects({c for _, c in unique.values()})
+    erased = await erased_ids(session, subjects=by_subject)
     skipped = [
         SkippedEvent(index=i, event_id=event_id, reason=ERASED_REASON)
         for event_id, (i, c) in unique.items()
         if c in erased
     ]
-    kept = [(i, c) for i, c in unique.values() if c not in erased]
-    rows = rows_of([i for i, _ in kept])
-    await repository.ensure_customers(session, external_ids={c for _, c in kept})
+    rows = rows_of([i for i, c in unique.values() if c not in erased])
+    kept = {s: c for s, c in by_subject.items() if c not in erased}
+    await repository.ensure_customers(session, subjects=kept)
     return await repository.insert_events(session, rows=rows), skipped
 
 
 ERASED_REASON = "the customer was erased; their events are not stored again"
 
 
-async def erased_ids(session: AsyncSession, *, external_ids: Iterable[str]) -> set[str]:
-    """Which of these customer ids were erased (one query for the lot)."""
-    by_subject = erasure.subjects(external_ids)
-    found = await customers.erased(session, subjects=list(by_subject))
-    return {by_subject[s] for s in found}
+async def erased_ids(session: AsyncSession, *, subjects: Mapping[bytes, str]) -> set[str]:
+    """Which of these customer ids (by erasure subject, `erasure.subjects`) were erased,
+    in one query for the lot."""
+    found = await customers.erased(session, subjects=list(subjects))
+    return {subjects[s] for s in found}
 
 
 def customer_values(data: CustomerUpsert) -> dict[str, Any]:

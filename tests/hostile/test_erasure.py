@@ -9,10 +9,12 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers import service as customers
+from app.events import importer
 from app.events import service as events
 from app.events.importer import import_file
 from app.events.schemas import EventIn
@@ -244,3 +246,87 @@ async def test_a_delivery_racing_an_erasure_is_skipped_and_records_nothing(
     assert [s["event_id"] for s in response.json()["skipped"]] == ["o-erased-late"]
     for needle in [*NEEDLES, "msg_z"]:
         assert await rows_mentioning(session, needle) == {}, needle
+
+
+async def test_a_put_racing_an_erasure_does_not_register_the_customer_again(
+    app: Any, client: httpx.AsyncClient, admin: dict[str, str], session: AsyncSession
+) -> None:
+    await _history(client, admin)
+    async with app.state.sessionmaker() as erasing:
+        await customers.erase(erasing, customer_id="cust-erased")
+        # The PUT finds no erasure yet, then waits on the erasing transaction's row.
+        putting = asyncio.create_task(
+            client.put("/v1/customers/cust-erased", json=PERSONAL, headers=admin)
+        )
+        await asyncio.sleep(0.5)
+        await erasing.commit()
+    response = await putting
+    assert response.status_code == 409, response.text
+    for needle in NEEDLES:
+        assert await rows_mentioning(session, needle) == {}, needle
+
+
+def _erase_after(app: Any, check: Any) -> Any:
+    """`check` that lets an erasure of cust-erased commit once it has first answered:
+    the window between a batch's erasure check and its creating the customers."""
+    erased = False
+
+    async def checked(*args: Any, **kwargs: Any) -> Any:
+        nonlocal erased
+        answer = await check(*args, **kwargs)
+        if not erased:
+            async with app.state.sessionmaker() as erasing:
+                await customers.erase(erasing, customer_id="cust-erased")
+                await erasing.commit()
+            erased = True
+        return answer
+
+    return checked
+
+
+async def test_an_erasure_right_after_a_batchs_check_keeps_the_customer_erased(
+    app: Any,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _history(client, admin)
+    monkeypatch.setattr(events, "erased_ids", _erase_after(app, events.erased_ids))
+    batch = [order("o-erased-new", "cust-erased"), order("o-kept", "c-kept")]
+    response = await client.post("/v1/events", json={"events": batch}, headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    assert [s["event_id"] for s in response.json()["skipped"]] == ["o-erased-new"]
+    for needle in NEEDLES:
+        assert await rows_mentioning(session, needle) == {}, needle
+
+
+@pytest.mark.parametrize("kind", ["events", "customers"])
+async def test_an_erasure_right_after_an_import_stages_check_keeps_the_customer_erased(
+    app: Any,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    await _history(client, admin)
+    if kind == "events":
+        rows = [order("o-kept-import", "c-kept"), order("o-erased-import", "cust-erased")]
+    else:
+        rows = [{"customer_id": "c-kept"}, {"customer_id": "cust-erased", **PERSONAL}]
+    path = tmp_path / f"{kind}.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    check = importer._Staged._without_erased
+    monkeypatch.setattr(importer._Staged, "_without_erased", _erase_after(app, check))
+    rejected: list[tuple[int, str]] = []
+    async with app.state.sessionmaker() as importing:
+        summary = await import_file(
+            importing, path=path, kind=None, reject=lambda n, why: rejected.append((n, why))
+        )
+    assert (summary.imported, summary.duplicates, summary.rejected) == (1, 0, 1)
+    assert rejected == [(2, events.ERASED_REASON)]
+    for needle in NEEDLES:
+        async with app.state.sessionmaker() as session:
+            assert await rows_mentioning(session, needle) == {}, needle
