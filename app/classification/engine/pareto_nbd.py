@@ -29,8 +29,11 @@ from app.classification.engine.types import FloatArray
 # populations, as btyd.PRIOR is for BG/NBD.
 PRIOR: tuple[float, float, float, float] = (0.6, 40.0, 0.8, 400.0)
 _LOG_BOUNDS = [(-7.0, 5.0), (-5.0, 12.0), (-7.0, 5.0), (-5.0, 14.0)]
-# Step of the central finite differences in the log-parameters.
-_STEP = 1e-5
+# Step of the forward differences in the log-parameters: near the square root of the
+# objective's rounding error, where a forward difference is as good as it gets. Each
+# evaluation is two 2F1 calls over every row; central differences would take twice as
+# many for no better a fit.
+_STEP = 1e-7
 
 
 # Terms of the direct series when scipy's 2F1 fails; each is at most z^k times the last.
@@ -192,7 +195,7 @@ def fit_pareto_nbd(
     *,
     prior: tuple[float, float, float, float] = PRIOR,
 ) -> ParetoNBD | None:
-    """Maximum a posteriori fit over log-parameters (L-BFGS-B, central differences).
+    """Maximum a posteriori fit over log-parameters (L-BFGS-B, forward differences).
 
     The likelihood is FHL (2005 note) eq. 3; the same weak log-normal prior as BG/NBD's
     keeps degenerate populations finite. Rows are grouped on whole days as for BG/NBD
@@ -215,12 +218,12 @@ def fit_pareto_nbd(
         return result / total if np.isfinite(result) else 1e300
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
+        current = value(theta)
         grad = np.empty_like(theta)
         for i in range(theta.size):
             step = np.zeros_like(theta)
             step[i] = _STEP
-            grad[i] = (value(theta + step) - value(theta - step)) / (2.0 * _STEP)
-        current = value(theta)
+            grad[i] = (value(theta + step) - current) / _STEP
         if current >= 1e299 or not np.all(np.isfinite(grad)) or np.any(np.abs(grad) > 1e290):
             return 1e300, np.zeros_like(theta)
         return current, grad

@@ -317,7 +317,7 @@ def test_a_stored_fit_of_the_previous_format_is_refitted() -> None:
     from app.classification.engine.model import FORMAT
 
     data = fitted().to_json()
-    assert data["format"] == FORMAT == 10 and data["pareto_nbd"] is None
+    assert data["format"] == FORMAT == 11 and data["pareto_nbd"] is None
     # Format 8 had no feature ranges in its calibrator: its fits are refitted.
     assert len(data["calibrator"]["ranges"]) == len(data["calibrator"]["churn"]["coef"])
     with pytest.raises(ValueError, match="format"):
