@@ -695,13 +695,18 @@ def event_request_bodies(data: Dataset, *, batch: int = 1000) -> Iterator[bytes]
         yield orjson.dumps({"events": api_events(data, part)})
 
 
-def webhook_bodies(data: Dataset, *, with_customer: bool = True) -> Iterator[bytes]:
-    """POST /v1/webhooks/orders bodies: one order or refund each, with the customer's fields."""
+def webhook_bodies(
+    data: Dataset, *, with_customer: bool = True, occurred_at: str | None = None
+) -> Iterator[bytes]:
+    """POST /v1/webhooks/orders bodies: one order or refund each, with the customer's
+    fields; all dated `occurred_at` when given (live orders rather than history)."""
     money = np.flatnonzero(data.events.kind <= REFUND)
     for start in range(0, money.size, CHUNK):
         part = data.events.take(money[start : start + CHUNK])
         customers = api_customers(data, part.customer) if with_customer else None
         for i, event in enumerate(api_events(data, part)):
+            if occurred_at is not None:
+                event["occurred_at"] = occurred_at
             if customers is not None:
                 fields_ = dict(customers[i])
                 del fields_["customer_id"]
