@@ -16,11 +16,26 @@ from app.core.settings import get_settings
 
 def subject(external_id: str) -> bytes:
     """The erasure key of one customer id."""
-    key = get_settings().erasure_key.get_secret_value().encode()
-    # The one-shot form: the same digest without an HMAC object per id (ingest hashes
-    # every customer of every batch).
-    return hmac.digest(key, external_id.encode(), hashlib.sha256)
+    return _digest(_key(), external_id)
 
 
 def subjects(external_ids: Iterable[str]) -> dict[bytes, str]:
-    return {subject(i): i for i in external_ids}
+    """Each id by its subject."""
+    key = _key()
+    return {_digest(key, i): i for i in external_ids}
+
+
+def subjects_by_id(external_ids: Iterable[str]) -> dict[str, bytes]:
+    """Each id's subject."""
+    key = _key()
+    return {i: _digest(key, i) for i in external_ids}
+
+
+def _key() -> bytes:
+    return get_settings().erasure_key.get_secret_value().encode()
+
+
+def _digest(key: bytes, external_id: str) -> bytes:
+    # The one-shot form: the same digest without an HMAC object per id (ingest hashes
+    # every customer of every batch).
+    return hmac.digest(key, external_id.encode(), hashlib.sha256)

@@ -302,6 +302,7 @@ async def test_an_erasure_right_after_a_batchs_check_keeps_the_customer_erased(
         assert await rows_mentioning(session, needle) == {}, needle
 
 
+@pytest.mark.parametrize("earlier_erasure", [False, True])
 @pytest.mark.parametrize("kind", ["events", "customers"])
 async def test_an_erasure_right_after_an_import_stages_check_keeps_the_customer_erased(
     app: Any,
@@ -310,8 +311,12 @@ async def test_an_erasure_right_after_an_import_stages_check_keeps_the_customer_
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     kind: str,
+    earlier_erasure: bool,
 ) -> None:
     await _history(client, admin)
+    if earlier_erasure:  # then the stage checks every customer by their subject
+        assert (await client.put("/v1/customers/c-gone", json={}, headers=admin)).is_success
+        assert (await client.delete("/v1/customers/c-gone", headers=admin)).status_code == 204
     if kind == "events":
         rows = [order("o-kept-import", "c-kept"), order("o-erased-import", "cust-erased")]
     else:
