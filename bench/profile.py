@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.classify import _wait_for_model
@@ -88,10 +89,13 @@ def requests_for(path: str, ids: list[str], seconds: float) -> tuple[list[Reques
         return [("POST", "/v1/events", b) for b in event_request_bodies(data)], 4
     if path == "webhooks":
         # One signed order per request; more than a single worker answers in the time.
+        # Live orders, as in bench.ingest: history would delete the day's fit.
         data = generate(
             int(600 * (seconds + 5) / 4), seed=22, customer_prefix="w-", event_prefix="we-"
         )
-        return [("POST", "/v1/webhooks/orders", b) for b in webhook_bodies(data)], 8
+        live = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        bodies = webhook_bodies(data, occurred_at=live)
+        return [("POST", "/v1/webhooks/orders", b) for b in bodies], 8
     template = {
         "classification": "/v1/customers/{}/classification",
         "read": "/v1/customers/{}",
