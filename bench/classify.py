@@ -26,7 +26,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import asyncpg
 import httpx
 import orjson
 
@@ -36,8 +35,8 @@ from bench.report import Figure, Section, check, errors_note, latency, missing
 from bench.server import (
     BARE_APP,
     Server,
+    backlog_drained,
     fresh_database,
-    plain_url,
     postgres_info,
     running,
     server_env,
@@ -74,21 +73,6 @@ class ClassifyResult:
 def _paths(template: str, ids: list[str], n: int, seed: int) -> list[Request]:
     rng = random.Random(seed)
     return [("GET", template.format(rng.choice(ids)), None) for _ in range(n)]
-
-
-async def _backlog_drained(url: str, *, within: float = 300) -> None:
-    """The COPY above marks every customer for re-classification; the service's worker
-    works that backlog off first. Reads are measured on the settled service, not while a
-    one-off back-fill competes for the same cores."""
-    deadline = time.monotonic() + within
-    connection = await asyncpg.connect(plain_url(url))
-    try:
-        while time.monotonic() < deadline:
-            if not await connection.fetchval("SELECT EXISTS (SELECT 1 FROM dirty_customers)"):
-                return
-            await asyncio.sleep(1)
-    finally:
-        await connection.close()
 
 
 def _wait_for_model(server: Server, customer_id: str, timeout: float = 600) -> str | None:
@@ -215,7 +199,7 @@ def classify_bench(
             running(url, workers=workers, asgi=BARE_APP) as bare,
         ):
             result.missing = missing_endpoints(server, [CLASSIFY, BATCH, READ])
-            asyncio.run(_backlog_drained(url))
+            asyncio.run(backlog_drained(url))
             measure(
                 Target(server, pg_pid),
                 Target(bare, pg_pid),

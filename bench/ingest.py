@@ -39,7 +39,7 @@ from bench.generate import (
 )
 from bench.measure import LoadResult, Target, missing_endpoints, run_load
 from bench.report import Figure, Section, check, errors_note, missing
-from bench.server import fresh_database, plain_url, postgres_info, running
+from bench.server import backlog_drained, fresh_database, plain_url, postgres_info, running
 
 EVENTS = ("POST", "/v1/events")
 WEBHOOK = ("POST", "/v1/webhooks/orders")
@@ -92,19 +92,6 @@ async def _count(url: str) -> int:
     conn = await asyncpg.connect(plain_url(url))
     try:
         return int(await conn.fetchval("SELECT count(*) FROM events"))
-    finally:
-        await conn.close()
-
-
-async def _drained(url: str, *, seconds: float = 300.0) -> None:
-    """Wait until no customer is marked for re-classification (at most `seconds`)."""
-    conn = await asyncpg.connect(plain_url(url))
-    try:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM dirty_customers)"):
-                return
-            await asyncio.sleep(0.5)
     finally:
         await conn.close()
 
@@ -173,7 +160,7 @@ def ingest_bench(
             hook: LoadResult | None = None
             if WEBHOOK not in absent:
                 asyncio.run(_execute(url, "TRUNCATE events, webhook_deliveries"))
-                asyncio.run(_drained(url))
+                asyncio.run(backlog_drained(url))
                 salt = str(int(time.time()))
                 run_load(target, hooks[:50], concurrency=WEBHOOK_CLIENTS, sign_webhooks=True)
                 asyncio.run(_execute(url, "TRUNCATE events, webhook_deliveries"))

@@ -118,6 +118,23 @@ async def postgres_info(url: str) -> tuple[int | None, str]:
         await conn.close()
 
 
+async def backlog_drained(url: str, *, within: float = 300) -> None:
+    """Wait (at most `within` seconds) until no customer is marked for re-classification.
+
+    Events COPYed or posted mark their customers, and the service's worker works that
+    backlog off first: figures are measured on the settled service, not while a one-off
+    back-fill competes for the same cores."""
+    deadline = time.monotonic() + within
+    connection = await asyncpg.connect(plain_url(url))
+    try:
+        while time.monotonic() < deadline:
+            if not await connection.fetchval("SELECT EXISTS (SELECT 1 FROM dirty_customers)"):
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await connection.close()
+
+
 async def create_admin_key(url: str) -> str:
     """A read,write,admin key made by the service's own function."""
     from app.apikeys import service
