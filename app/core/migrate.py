@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from app.core.embedded import to_async_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -19,4 +24,30 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str) -> None:
     """Bring the schema to the newest revision; safe when several processes race."""
-    command.upgrade(alembic_config(database_url), "head")
+    config = alembic_config(database_url)
+    # Every command starts here, and a schema already at the newest revision is the
+    # usual case: one query tells, where Alembic's environment (the models, an engine,
+    # the migration lock) takes about half a second.
+    if _stored_revisions(database_url) == set(ScriptDirectory.from_config(config).get_heads()):
+        return
+    command.upgrade(config, "head")
+
+
+def _stored_revisions(database_url: str) -> set[str] | None:
+    """The revisions the database records, or None when it cannot tell (no table yet,
+    or no connection: Alembic then reports that as it always does)."""
+
+    async def read(dsn: str) -> set[str]:
+        # No named statements: the URL may point at PgBouncer in transaction mode.
+        conn = await asyncpg.connect(dsn, statement_cache_size=0)
+        try:
+            rows = await conn.fetch("SELECT version_num FROM alembic_version")
+        finally:
+            await conn.close()
+        return {r["version_num"] for r in rows}
+
+    try:
+        dsn = "postgresql://" + to_async_url(database_url).removeprefix("postgresql+asyncpg://")
+        return asyncio.run(read(dsn))
+    except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return None
