@@ -14,16 +14,11 @@ from app.changes.endpoints import router as changes_router
 from app.classification.endpoints import router as classification_router
 from app.classification.warmup import keep_warm
 from app.core import handlers, openapi
-from app.core.db import (
-    close_databases,
-    create_engine,
-    create_sessionmaker,
-    open_databases,
-    resolve_database_url,
-)
+from app.core.db import create_engine, create_sessionmaker, resolve_database_url
 from app.core.health import router as health_router
 from app.core.limits import BodyLimitMiddleware
 from app.core.observability import RequestContextMiddleware, configure_logging
+from app.core.session_deps import close_databases, open_databases
 from app.core.settings import Settings, get_settings
 from app.customers.endpoints import router as customers_router
 from app.dashboard import warmup as dashboard_warmup

@@ -78,7 +78,7 @@ def _autocommit_reads(application: Any) -> None:
     from fastapi import Request
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from app.core.db import get_session
+    from app.core.session_deps import get_session
 
     async def session_for(request: Request) -> AsyncIterator[AsyncSession]:
         state = request.app.state
@@ -102,7 +102,7 @@ def _json_body() -> None:
     from pydantic import ValidationError
 
     from app.core.auth import WriteAccess
-    from app.core.db import SessionDep
+    from app.core.session_deps import SessionDep
     from app.events import endpoints, service
     from app.events.schemas import EventBatch, IngestResult
 

@@ -9,9 +9,10 @@ from pydantic import BeforeValidator
 from app.changes import service
 from app.changes.schemas import ChangeRead
 from app.core.auth import ReadAccess
-from app.core.db import SessionDep
 from app.core.openapi import AUTHED, problems
-from app.core.pagination import CursorQuery, LimitQuery, Page
+from app.core.pagination import Page
+from app.core.paging_params import CursorQuery, LimitQuery
+from app.core.session_deps import SessionDep
 from app.core.types import ID_PATTERN, parse_time_any
 
 router = APIRouter(tags=["classification"])

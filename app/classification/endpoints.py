@@ -8,8 +8,8 @@ from app.classification import service
 from app.classification.labels import language
 from app.classification.schemas import BatchRequest, BatchResponse, ClassificationOut
 from app.core.auth import ReadAccess
-from app.core.db import ReadSessionDep
 from app.core.openapi import AUTHED, problems
+from app.core.session_deps import ReadSessionDep
 from app.core.types import ID_PATTERN, PastTimestamp
 
 router = APIRouter(tags=["classification"])

@@ -1,4 +1,5 @@
-"""Engines, sessions, the request-scoped session dependencies and read routing."""
+"""Engines, sessions and read routing (the request-scoped dependencies on them are in
+`app.core.session_deps`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
 import asyncpg
-from fastapi import Depends, FastAPI, Request
 from sqlalchemy import MetaData, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -253,29 +253,6 @@ class ReadRouting:
             await close_session(session)
 
 
-async def open_databases(app: FastAPI, url: str, settings: Settings) -> None:
-    """The engines and sessionmakers of the service, on `app.state`."""
-    app.state.engine = create_engine(url, settings, request_timeouts=True)
-    app.state.replica_engine = (
-        create_engine(settings.read_replica_url, settings, request_timeouts=True)
-        if settings.read_replica_url
-        else None
-    )
-    app.state.reads = ReadRouting(
-        app.state.engine,
-        app.state.replica_engine,
-        retry_seconds=settings.replica_retry_seconds,
-        autocommit=not settings.db_pgbouncer,
-    )
-    app.state.sessionmaker = app.state.reads.writes
-
-
-async def close_databases(app: FastAPI) -> None:
-    if app.state.replica_engine is not None:
-        await app.state.replica_engine.dispose()
-    await app.state.engine.dispose()
-
-
 async def drop_if_broken(session: AsyncSession, exc: BaseException) -> None:
     """After a request failed on the database, its connections are discarded rather than
     handed to the next request: a read without a transaction would not notice an
@@ -318,51 +295,12 @@ async def guarded(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
         await close_session(session)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session and one transaction per request: committed once the endpoint returned,
-    rolled back on any error. Services only flush."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with guarded(sessionmaker) as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        # A failed commit raises here, before the response exists, so it becomes an
-        # error answer: a 2xx always means the work is stored.
-        await session.commit()
-        for callback in session.info.pop(AFTER_COMMIT, ()):
-            callback()
-
-
 AFTER_COMMIT = "after_commit"
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     """Run `callback` once the request's transaction is committed (metrics, caches)."""
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
-
-
-# scope="function": the exit code runs when the endpoint returns, before the response is
-# sent (FastAPI >= 0.118 otherwise runs it after sending).
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-
-
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for reads that tolerate a little replication lag (see ReadRouting)."""
-    routing: ReadRouting = request.app.state.reads
-    session = await routing.open()
-    try:
-        yield session
-    except Exception as exc:
-        routing.failed(session, exc)
-        await drop_if_broken(session, exc)
-        raise
-    finally:
-        await close_session(session)
-
-
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 
 def is_replica(session: AsyncSession) -> bool:

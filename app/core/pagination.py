@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Generic, TypeGuard, TypeVar
+from typing import Any, Generic, TypeGuard, TypeVar
 
 import orjson
-from fastapi import Query
 from pydantic import BaseModel
 
 from app.core.problems import Invalid, field_error
@@ -79,14 +78,3 @@ def decode_position(cursor: str | None) -> tuple[datetime, int] | None:
     except (binascii.Error, ValueError, KeyError, TypeError, OverflowError):
         pass
     raise _invalid()
-
-
-LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Page size (1-1000)")]
-CursorQuery = Annotated[
-    str | None,
-    Query(
-        max_length=200,
-        pattern="^[A-Za-z0-9_-]*$",
-        description="`next_cursor` of the previous page",
-    ),
-]

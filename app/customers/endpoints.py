@@ -6,9 +6,10 @@ from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from app.core.auth import ReadAccess, WriteAccess
-from app.core.db import ReadSessionDep, SessionDep
 from app.core.openapi import AUTHED, problems
-from app.core.pagination import CursorQuery, LimitQuery, Page
+from app.core.pagination import Page
+from app.core.paging_params import CursorQuery, LimitQuery
+from app.core.session_deps import ReadSessionDep, SessionDep
 from app.core.types import ID_PATTERN, TrimmedText, at_most
 from app.customers import service
 from app.customers.repository import CustomerFilter

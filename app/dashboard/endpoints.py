@@ -9,8 +9,8 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from app.core.db import SessionDep
 from app.core.problems import Forbidden, Problem
+from app.core.session_deps import SessionDep
 from app.dashboard import auth, service
 from app.dashboard.auth import SESSION_COOKIE, SIGN_IN_COOKIE, Viewer
 from app.dashboard.web import STATIC, STATIC_TYPES, STATIC_VERSION, page_language, redirect, render

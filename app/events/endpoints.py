@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from app.core.auth import ReadAccess, WriteAccess
-from app.core.db import SessionDep
 from app.core.openapi import AUTHED, problems
-from app.core.pagination import CursorQuery, LimitQuery, Page
+from app.core.pagination import Page
+from app.core.paging_params import CursorQuery, LimitQuery
+from app.core.session_deps import SessionDep
 from app.core.types import ID_PATTERN
 from app.events import service
 from app.events.schemas import EVENT_EXAMPLE, EventBatch, EventRead, IngestResult, request_body

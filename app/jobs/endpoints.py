@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from app.core.auth import AdminAccess, ReadAccess
-from app.core.db import SessionDep
 from app.core.openapi import AUTHED, problems
-from app.core.pagination import CursorQuery, LimitQuery, Page
+from app.core.pagination import Page
+from app.core.paging_params import CursorQuery, LimitQuery
+from app.core.session_deps import SessionDep
 from app.jobs import service
 from app.jobs.schemas import JobCreate, JobRead
 

@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 
 from app.core.auth import AdminAccess
-from app.core.db import SessionDep
 from app.core.openapi import AUTHED, problems
-from app.core.pagination import CursorQuery, LimitQuery, Page
+from app.core.pagination import Page
+from app.core.paging_params import CursorQuery, LimitQuery
+from app.core.session_deps import SessionDep
 from app.notifications import service
 from app.notifications.schemas import (
     AttemptRead,

@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.core.auth import AdminAccess
-from app.core.db import SessionDep
 from app.core.openapi import AUTHED, problems
+from app.core.session_deps import SessionDep
 from app.policies import service
 from app.policies.schemas import PolicyBody, PolicyRead
 

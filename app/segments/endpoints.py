@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from app.core.auth import ReadAccess, WriteAccess
-from app.core.db import ReadSessionDep, SessionDep
 from app.core.openapi import AUTHED, problems
-from app.core.pagination import CursorQuery, LimitQuery, Page
+from app.core.pagination import Page
+from app.core.paging_params import CursorQuery, LimitQuery
+from app.core.session_deps import ReadSessionDep, SessionDep
 from app.customers.schemas import CustomerRead
 from app.segments import service
 from app.segments.schemas import Overview, SegmentCreate, SegmentRead, SegmentWrite

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.core.db import SessionDep
 from app.core.openapi import problems
+from app.core.session_deps import SessionDep
 from app.events.schemas import EVENT_EXAMPLE, IngestResult, WebhookOrder, request_body
 from app.webhooks import service
 
