@@ -5,22 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 
 from app.core import migrate
 
 
-def _record(calls: list[Any]) -> Any:
+def test_head_is_the_newest_migration() -> None:
+    script = ScriptDirectory.from_config(migrate.alembic_config("postgresql://unused"))
+    assert script.get_heads() == [migrate.HEAD]
+
+
+def _record(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+
     def upgrade(config: Any, revision: str) -> None:
         calls.append(revision)
 
-    return upgrade
+    monkeypatch.setattr(command, "upgrade", upgrade)
+    return calls
 
 
 def test_a_schema_at_head_is_not_migrated_again(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[Any] = []
-    monkeypatch.setattr(migrate.command, "upgrade", _record(calls))
+    calls = _record(monkeypatch)
+    assert migrate._stored_revisions(database_url) == {migrate.HEAD}
     migrate.upgrade(database_url)
     assert calls == []
 
@@ -28,10 +38,7 @@ def test_a_schema_at_head_is_not_migrated_again(
 def test_a_schema_behind_head_is_migrated(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[Any] = []
-    monkeypatch.setattr(migrate.command, "upgrade", _record(calls))
-    heads = migrate._stored_revisions(database_url)
-    assert heads is not None and len(heads) == 1
+    calls = _record(monkeypatch)
     monkeypatch.setattr(
         migrate, "_stored_revisions", lambda url: {"0011_events_without_foreign_key"}
     )
@@ -40,8 +47,7 @@ def test_a_schema_behind_head_is_migrated(
 
 
 def test_a_database_that_cannot_tell_goes_to_alembic(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-    monkeypatch.setattr(migrate.command, "upgrade", _record(calls))
+    calls = _record(monkeypatch)
     # Nothing listens on port 1: Alembic is left to report the failure as it does.
     assert migrate._stored_revisions("postgresql://postgres@127.0.0.1:1/none") is None
     migrate.upgrade("postgresql://postgres@127.0.0.1:1/none")
