@@ -3,7 +3,8 @@
 `plan` fixes the policy version and T, makes sure the population model for them is
 stored (so ranges run in other processes reuse it) and splits the id space into ranges.
 `run_range` and `run_customers` classify and store one range or one list of customers
-inside the caller's transaction; `recompute` runs every range, one transaction each.
+inside the caller's transaction; `recompute` runs every range, one transaction each,
+reading the first ones while it fits the model.
 
 Storing is "exactly once in effect": a change row is written only where the stored tier
 or stage differs, so running a range again adds none, and a stored classification with
@@ -129,14 +130,32 @@ async def run_range(
 ) -> ChunkResult:
     """Classify and store every customer with after < id <= upto; does not commit."""
     active = await policy_version(session, version=plan.policy_version)
-    policy, model = await _model(session, active, plan.as_of)
+    modelled = asyncio.get_running_loop().create_future()
+    modelled.set_result(await _model(session, active, plan.as_of))
+    return await _store_range(
+        session, after=after, upto=upto, as_of=plan.as_of, version=active.version, model=modelled
+    )
+
+
+async def _store_range(
+    session: AsyncSession,
+    *,
+    after: int,
+    upto: int,
+    as_of: datetime,
+    version: int,
+    model: asyncio.Future[tuple[EnginePolicy, PopulationModel]],
+) -> ChunkResult:
+    """`run_range` with the model awaited only once the range is read (it may still be
+    fitting elsewhere)."""
     conn = await raw_connection(session)
     # A range lost in a crash before its commit reached the disk is simply run again:
     # the commit need not wait for the WAL flush.
     await conn.execute("SET LOCAL synchronous_commit = off")
-    batch = await range_histories.read_range(conn, after=after, upto=upto, as_of=plan.as_of)
+    batch = await range_histories.read_range(conn, after=after, upto=upto, as_of=as_of)
+    policy, fitted = await asyncio.shield(model)
     return await _classify_and_store(
-        conn, batch, policy=policy, model=model, as_of=plan.as_of, version=active.version
+        conn, batch, policy=policy, model=fitted, as_of=as_of, version=version
     )
 
 
@@ -168,32 +187,43 @@ async def recompute(
 ) -> RecomputeSummary:
     """Classify every customer as of `as_of`, committing after each range.
 
-    Ranges run on `workers` connections at once (this session's and more of its
-    engine's): the reading and writing are PostgreSQL's work, and a second backend keeps
-    the second core busy while one waits for the other, or for this process.
+    Ranges run on `workers` more connections of this session's engine at once: the
+    reading and writing are PostgreSQL's work, and a second backend keeps the second
+    core busy while one waits for the other, or for this process. Meanwhile this session
+    loads or fits the population model: the first ranges are read while it fits (this
+    process's work, in a thread) and wait for it only to be classified.
     """
+    if chunk < 1:
+        raise ValueError("chunk must be at least 1")
     started = time.perf_counter()
-    the_plan = await plan(session, as_of=as_of, chunk=chunk)
+    as_of = _utc(as_of)
+    active = await current_policy(session)
+    lo, hi = await repository.id_bounds(session)
+    ranges = split(lo, hi, chunk)
     await session.commit()
-    span = the_plan.ranges[-1][1] - the_plan.ranges[0][0] if the_plan.ranges else 0
-    pending = deque(the_plan.ranges)
+    span = ranges[-1][1] - ranges[0][0] if ranges else 0
+    pending = deque(ranges)
     results: list[ChunkResult] = []
+    model = asyncio.ensure_future(_model(session, active, as_of))
 
     async def work(worker: AsyncSession) -> None:
         while pending:
             after, upto = pending.popleft()
-            result = await run_range(worker, the_plan, after=after, upto=upto)
+            result = await _store_range(
+                worker, after=after, upto=upto, as_of=as_of, version=active.version, model=model
+            )
             await worker.commit()
             results.append(result)
             if progress is not None:
                 progress(upto - after, span)
 
-    extra = [
+    if session.bind is None:
+        raise ValueError("recompute needs a session bound to an engine")
+    crew = [
         AsyncSession(bind=session.bind, expire_on_commit=False)
-        for _ in range(min(workers, len(the_plan.ranges)) - 1)
-        if session.bind is not None
+        for _ in range(min(workers, len(ranges)))
     ]
-    tasks = [asyncio.ensure_future(work(worker)) for worker in (session, *extra)]
+    tasks = [model, *(asyncio.ensure_future(work(worker)) for worker in crew)]
     try:
         await asyncio.gather(*tasks)
     except BaseException:
@@ -203,15 +233,15 @@ async def recompute(
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     finally:
-        for worker in extra:
+        for worker in crew:
             await worker.close()
     return RecomputeSummary(
         customers=sum(r.customers for r in results),
         seconds=time.perf_counter() - started,
         tier_changed=sum(r.tier_changed for r in results),
         stage_changed=sum(r.stage_changed for r in results),
-        policy_version=the_plan.policy_version,
-        as_of=the_plan.as_of,
+        policy_version=active.version,
+        as_of=as_of,
         skipped=sum(r.skipped for r in results),
     )
 
