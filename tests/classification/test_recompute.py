@@ -349,3 +349,33 @@ async def test_a_failing_range_fails_the_run_with_its_own_error(
         await recompute.recompute(session, as_of=T, chunk=1, workers=2)
     await session.rollback()
     assert await _count(session, "SELECT count(*) FROM classifications") <= 1
+
+
+async def test_a_failing_fit_fails_the_run_and_the_ranges_read_meanwhile_store_nothing(
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("a", "b", "c", "d"):
+        await _orders(client, writer, name, [5, 20])
+    await session.commit()
+    read = range_histories.read_range
+    reads: list[int] = []
+
+    async def counted(*args: Any, **kwargs: Any) -> range_histories.RangeBatch:
+        batch = await read(*args, **kwargs)
+        reads.append(len(batch))
+        return batch
+
+    async def failing_fit(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.3)  # the ranges are read meanwhile
+        raise RuntimeError("optimiser on fire")
+
+    monkeypatch.setattr(range_histories, "read_range", counted)
+    monkeypatch.setattr(recompute.population, "model_for", failing_fit)
+    with pytest.raises(RuntimeError, match="optimiser on fire"):
+        await recompute.recompute(session, as_of=T, chunk=1, workers=2)
+    await session.rollback()
+    assert reads == [1, 1]  # one range per connection, read while the model was fitting
+    assert await _count(session, "SELECT count(*) FROM classifications") == 0
