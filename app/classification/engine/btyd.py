@@ -16,7 +16,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from app.classification.engine.types import FloatArray
+from app.classification.engine.types import FloatArray, IntArray
 
 # Weakly informative defaults in days: a purchase every ~two months while active and
 # a one-in-five chance of dropping out after each purchase. The centre of the prior
@@ -122,7 +122,13 @@ class BGNBD:
 
 
 def _log_likelihood(
-    params: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, *, gradient: bool = False
+    params: FloatArray,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    *,
+    gradient: bool = False,
+    counts: tuple[FloatArray, IntArray] | None = None,
 ) -> tuple[FloatArray, FloatArray | None]:
     """FHL (2005) eq. 6 per customer and, optionally, its gradient in the log-parameters.
 
@@ -130,30 +136,41 @@ def _log_likelihood(
     A  = ln G(r+x) - ln G(r) + r ln alpha,
     B1 = ln B(a, b+x) - ln B(a, b) - (r+x) ln(alpha+T),
     B2 = ln B(a+1, b+x-1) - ln B(a, b) - (r+x) ln(alpha+t_x).
+
+    `counts`: the distinct values of x and each row's place among them
+    (`np.unique(x, return_inverse=True)`). The gamma, beta and digamma terms depend on x
+    alone, so they are evaluated once per distinct count (a few dozen) rather than once
+    per row: the same numbers, a fraction of the work of each optimiser step.
     """
     r, alpha, a, b = (float(v) for v in params)
+    xs, at = counts if counts is not None else np.unique(x, return_inverse=True)
     repeat = x > 0
     log_alpha_T = np.log(alpha + T)
     log_alpha_tx = np.log(alpha + t_x)
     base = betaln(a, b)
-    shared = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    b1 = betaln(a, b + x) - base - (r + x) * log_alpha_T
+    shared = (gammaln(r + xs) - gammaln(r))[at] + r * np.log(alpha)
+    b1 = (betaln(a, b + xs) - base)[at] - (r + x) * log_alpha_T
     with np.errstate(divide="ignore", invalid="ignore"):
-        b2 = np.where(repeat, betaln(a + 1.0, b + x - 1.0) - base - (r + x) * log_alpha_tx, -np.inf)
+        b2 = np.where(
+            repeat, (betaln(a + 1.0, b + xs - 1.0) - base)[at] - (r + x) * log_alpha_tx, -np.inf
+        )
     mix = np.logaddexp(b1, b2)
     ll: FloatArray = shared + mix
     if not gradient:
         return ll, None
     w1 = np.exp(b1 - mix)
     w2 = 1.0 - w1
-    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * log_alpha_T - w2 * log_alpha_tx
+    psi_ab = digamma(a + b)
+    psi_abx = digamma(a + b + xs)[at]
+    d_r = (digamma(r + xs) - digamma(r))[at] + np.log(alpha) - w1 * log_alpha_T - w2 * log_alpha_tx
     d_alpha = r / alpha - (r + x) * (w1 / (alpha + T) + w2 / (alpha + t_x))
     d_a = w1 * (psi_ab - psi_abx) + w2 * (digamma(a + 1.0) - digamma(a) + psi_ab - psi_abx)
     with np.errstate(invalid="ignore"):
-        d_b2 = np.where(repeat, digamma(np.maximum(b + x - 1.0, 1e-12)), 0.0)
+        d_b2 = np.where(repeat, digamma(np.maximum(b + xs - 1.0, 1e-12))[at], 0.0)
     psi_b = digamma(b)
-    d_b = w1 * (digamma(b + x) - psi_abx - psi_b + psi_ab) + w2 * (d_b2 - psi_abx - psi_b + psi_ab)
+    d_b = w1 * (digamma(b + xs)[at] - psi_abx - psi_b + psi_ab) + w2 * (
+        d_b2 - psi_abx - psi_b + psi_ab
+    )
     # d/d(log theta) = theta * d/d(theta)
     grad = np.stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b], axis=1)
     return ll, grad
@@ -196,8 +213,10 @@ def fit_bgnbd(
     centre = np.log(np.asarray(prior, dtype=np.float64))
     precision = 1.0 / (PRIOR_LOG_SD**2)
 
+    counts = np.unique(ux, return_inverse=True)
+
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-        ll, grad = _log_likelihood(np.exp(theta), ux, ut, uT, gradient=True)
+        ll, grad = _log_likelihood(np.exp(theta), ux, ut, uT, gradient=True, counts=counts)
         assert grad is not None
         value = -(
             float(weights @ ll) - 0.5 * precision * float((theta - centre) @ (theta - centre))
