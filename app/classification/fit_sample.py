@@ -13,7 +13,8 @@ read replica too, and outside a transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -90,16 +91,28 @@ _HISTORY_ROW = np.dtype(
     + [f for name in _INT_COLUMNS for f in ((f"{name}_len", ">i4"), (name, ">i8"))]
     + [f for name in _FLOAT_COLUMNS for f in ((f"{name}_len", ">i4"), (name, ">f8"))]
 )
-# $1: T, $2: the ids. Every order's UTC day (days since 2000-01-01), customer then time.
+# $1: T, $2: the ids. Every order's UTC day (days since 2000-01-01) and exact time
+# (microseconds since 1970, so that an earlier T picks its orders without another read),
+# customer then time.
 _ORDER_DAYS_SQL = """
-SELECT customer_id, (occurred_at AT TIME ZONE 'UTC')::date - date '2000-01-01'
+SELECT customer_id, (occurred_at AT TIME ZONE 'UTC')::date - date '2000-01-01',
+       (extract(epoch FROM occurred_at) * 1000000)::int8
   FROM events
  WHERE type = 'order' AND customer_id = ANY($2::bigint[]) AND occurred_at <= $1::timestamptz
  ORDER BY customer_id, occurred_at
 """
 _DAY_ROW = np.dtype(
-    [("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("day_len", ">i4"), ("day", ">i4")]
+    [
+        ("fields", ">i2"),
+        ("id_len", ">i4"),
+        ("id", ">i8"),
+        ("day_len", ">i4"),
+        ("day", ">i4"),
+        ("micros_len", ">i4"),
+        ("micros", ">i8"),
+    ]
 )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # $1: start, $2: end, $3: the ids. Orders and net value in (start, end].
 _OUTCOMES_SQL = """
 SELECT customer_id, count(*) FILTER (WHERE type = 'order'),
@@ -129,18 +142,47 @@ async def sample_ids(conn: asyncpg.Connection, *, as_of: datetime, size: int) ->
     return np.asarray(ids, dtype=np.int64)
 
 
+@dataclass(frozen=True, slots=True)
+class Orders:
+    """Every order of some customers up to a time: customer, UTC day and time in
+    microseconds since 1970, by customer and then time."""
+
+    ids: IntArray
+    days: IntArray
+    micros: IntArray
+
+    def upto(self, as_of: datetime) -> Orders:
+        """The orders at or before `as_of` (not after the time they were read up to)."""
+        keep = self.micros <= (as_of - _EPOCH) // timedelta(microseconds=1)
+        return Orders(ids=self.ids[keep], days=self.days[keep], micros=self.micros[keep])
+
+
+async def read_orders(conn: asyncpg.Connection, *, ids: IntArray, as_of: datetime) -> Orders:
+    """The orders of `ids` at or before T."""
+    rows = copy_rows(await copy_out(conn, _ORDER_DAYS_SQL, as_of, ids.tolist()), _DAY_ROW)
+    return Orders(
+        ids=rows["id"].astype(np.int64),
+        days=rows["day"].astype(np.int64),
+        micros=rows["micros"].astype(np.int64),
+    )
+
+
 async def histories(
-    conn: asyncpg.Connection, *, ids: IntArray, as_of: datetime
+    conn: asyncpg.Connection, *, ids: IntArray, as_of: datetime, orders: Orders
 ) -> tuple[IntArray, Histories]:
-    """(ids, histories) of those of `ids` that existed at T, as of T, ascending by id."""
-    listed = ids.tolist()
-    rows = copy_rows(await copy_out(conn, _HISTORIES_SQL, as_of, listed), _HISTORY_ROW)
-    days = copy_rows(await copy_out(conn, _ORDER_DAYS_SQL, as_of, listed), _DAY_ROW)
+    """(ids, histories) of those of `ids` that existed at T, as of T, ascending by id.
+
+    `orders`: theirs (`read_orders`), read as of T or a later time."""
+    rows = copy_rows(await copy_out(conn, _HISTORIES_SQL, as_of, ids.tolist()), _HISTORY_ROW)
     found = rows["id"].astype(np.int64)
     columns: dict[str, Any] = {name: rows[name].astype(np.int64) for name in _INT_COLUMNS}
     columns.update((name, rows[name].astype(np.float64)) for name in _FLOAT_COLUMNS)
+    then = orders.upto(as_of)
+    # A customer with an order by T existed at T; the filter only keeps order_day_gaps
+    # to the customers it is asked about, whatever was read meanwhile.
+    mine = np.isin(then.ids, found)
     columns["order_days"], columns["max_gap"], columns["last_gap"] = order_day_gaps(
-        found, days["id"].astype(np.int64), days["day"].astype(np.int64)
+        found, then.ids[mine], then.days[mine]
     )
     return found, Histories(**columns)
 

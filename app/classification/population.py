@@ -154,10 +154,12 @@ async def fit(
         # Compiling the plans costs more than it saves on reads of this size.
         await conn.execute("SET LOCAL jit = off")
     ids = await fit_sample.sample_ids(conn, as_of=cutoff, size=fit_sample.SAMPLE_SIZE)
-    current_ids, current = await fit_sample.histories(conn, ids=ids, as_of=cutoff)
+    # The sample's orders once, as of the cut-off: the window's start takes its own.
+    orders = await fit_sample.read_orders(conn, ids=ids, as_of=cutoff)
+    current_ids, current = await fit_sample.histories(conn, ids=ids, as_of=cutoff, orders=orders)
     window = training_window(history_days(current), float(horizon_days))
     start = cutoff - timedelta(days=window)
-    train_ids, train = await fit_sample.histories(conn, ids=current_ids, as_of=start)
+    train_ids, train = await fit_sample.histories(conn, ids=current_ids, as_of=start, orders=orders)
     outcomes = await fit_sample.outcomes(conn, ids=train_ids, start=start, end=cutoff)
     # The optimiser is CPU-bound; a thread keeps the event loop answering meanwhile.
     return await asyncio.to_thread(

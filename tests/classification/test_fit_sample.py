@@ -53,9 +53,11 @@ async def test_sample_histories_and_outcomes_equal_the_per_customer_queries(
     ids = await fit_sample.sample_ids(conn, as_of=T, size=250)
     assert ids.size == 250 and everyone.size > 500
     assert np.all(np.diff(ids) > 0) and np.isin(ids, everyone).all()
+    # The orders are read once, as of T; each earlier T takes its own from them.
+    sample_orders = await fit_sample.read_orders(conn, ids=ids, as_of=T)
     for as_of in (T, T - timedelta(days=200), T - timedelta(days=5000)):
         expected = repository.to_batch(await conn.fetch(_PROBED, as_of, ids.tolist()), as_of=as_of)
-        found, got = await fit_sample.histories(conn, ids=ids, as_of=as_of)
+        found, got = await fit_sample.histories(conn, ids=ids, as_of=as_of, orders=sample_orders)
         assert found.tolist() == [c.id for c in expected.customers]
         if as_of == T:
             assert found.size == ids.size
