@@ -15,9 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.db import (
     AFTER_COMMIT,
     ReadRouting,
-    close_session,
     create_engine,
-    drop_if_broken,
     guarded,
 )
 from app.core.settings import Settings
@@ -71,15 +69,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for reads that tolerate a little replication lag (see ReadRouting)."""
     routing: ReadRouting = request.app.state.reads
-    session = await routing.open()
-    try:
+    async with routing.session() as session:
         yield session
-    except Exception as exc:
-        routing.failed(session, exc)
-        await drop_if_broken(session, exc)
-        raise
-    finally:
-        await close_session(session)
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
