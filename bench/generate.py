@@ -696,10 +696,12 @@ def event_request_bodies(data: Dataset, *, batch: int = 1000) -> Iterator[bytes]
 
 
 def webhook_bodies(
-    data: Dataset, *, with_customer: bool = True, occurred_at: str | None = None
+    data: Dataset, *, with_customer: bool = True, live: bool = False
 ) -> Iterator[bytes]:
     """POST /v1/webhooks/orders bodies: one order or refund each, with the customer's
-    fields; all dated `occurred_at` when given (live orders rather than history)."""
+    fields; `live`: all dated now, as a shop posts them, rather than their history (an
+    event dated before today deletes the day's population fit)."""
+    occurred_at = datetime.now(UTC).isoformat().replace("+00:00", "Z") if live else None
     money = np.flatnonzero(data.events.kind <= REFUND)
     for start in range(0, money.size, CHUNK):
         part = data.events.take(money[start : start + CHUNK])

@@ -25,7 +25,6 @@ import sys
 import tempfile
 import threading
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.classify import _wait_for_model
@@ -93,8 +92,7 @@ def requests_for(path: str, ids: list[str], seconds: float) -> tuple[list[Reques
         data = generate(
             int(600 * (seconds + 5) / 4), seed=22, customer_prefix="w-", event_prefix="we-"
         )
-        live = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        bodies = webhook_bodies(data, occurred_at=live)
+        bodies = webhook_bodies(data, live=True)
         return [("POST", "/v1/webhooks/orders", b) for b in bodies], 8
     template = {
         "classification": "/v1/customers/{}/classification",

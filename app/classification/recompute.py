@@ -108,13 +108,22 @@ async def plan(
     session: AsyncSession, *, as_of: datetime | None = None, chunk: int = CHUNK
 ) -> RecomputePlan:
     """Policy, T, the stored population model and the id ranges of one recompute."""
+    active, the_plan = await _layout(session, as_of=as_of, chunk=chunk)
+    await _model(session, active, the_plan.as_of)
+    return the_plan
+
+
+async def _layout(
+    session: AsyncSession, *, as_of: datetime | None, chunk: int
+) -> tuple[ActivePolicy, RecomputePlan]:
+    """The policy in force, T and the id ranges, without the model."""
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     as_of = _utc(as_of)
     active = await current_policy(session)
-    await _model(session, active, as_of)
     lo, hi = await repository.id_bounds(session)
-    return RecomputePlan(as_of=as_of, policy_version=active.version, ranges=split(lo, hi, chunk))
+    ranges = split(lo, hi, chunk)
+    return active, RecomputePlan(as_of=as_of, policy_version=active.version, ranges=ranges)
 
 
 async def prepare_model(
@@ -193,24 +202,25 @@ async def recompute(
     loads or fits the population model: the first ranges are read while it fits (this
     process's work, in a thread) and wait for it only to be classified.
     """
-    if chunk < 1:
-        raise ValueError("chunk must be at least 1")
     started = time.perf_counter()
-    as_of = _utc(as_of)
-    active = await current_policy(session)
-    lo, hi = await repository.id_bounds(session)
-    ranges = split(lo, hi, chunk)
+    active, the_plan = await _layout(session, as_of=as_of, chunk=chunk)
+    ranges = the_plan.ranges
     await session.commit()
     span = ranges[-1][1] - ranges[0][0] if ranges else 0
     pending = deque(ranges)
     results: list[ChunkResult] = []
-    model = asyncio.ensure_future(_model(session, active, as_of))
+    model = asyncio.ensure_future(_model(session, active, the_plan.as_of))
 
     async def work(worker: AsyncSession) -> None:
         while pending:
             after, upto = pending.popleft()
             result = await _store_range(
-                worker, after=after, upto=upto, as_of=as_of, version=active.version, model=model
+                worker,
+                after=after,
+                upto=upto,
+                as_of=the_plan.as_of,
+                version=active.version,
+                model=model,
             )
             await worker.commit()
             results.append(result)
@@ -240,8 +250,8 @@ async def recompute(
         seconds=time.perf_counter() - started,
         tier_changed=sum(r.tier_changed for r in results),
         stage_changed=sum(r.stage_changed for r in results),
-        policy_version=active.version,
-        as_of=as_of,
+        policy_version=the_plan.policy_version,
+        as_of=the_plan.as_of,
         skipped=sum(r.skipped for r in results),
     )
 

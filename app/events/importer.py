@@ -663,7 +663,7 @@ class _Events(_Staged):
         policy: PolicyDocument = context or (await current_policy(self.session)).document
         currencies = [policy.base_currency, *policy.exchange_rates]
         rates = [policy.rate(c) for c in currencies]
-        ids = list({r[2] for r in records})
+        ids = list({r[self.customer_at] for r in records})
         if subjects.known is not None or (await conn.fetchrow(_EVENT_CUSTOMERS, ids))["erasures"]:
             await conn.execute(_EVENT_CUSTOMERS_UNERASED, *subjects.arrays(ids))
         distinct = len({r[1] for r in records})
@@ -775,7 +775,7 @@ class _Customers(_Staged):
         context: Any,
         subjects: _StageSubjects,
     ) -> tuple[int, int, list[int]]:
-        ids = list({r[2] for r in records})
+        ids = list({r[self.customer_at] for r in records})
         rounds = Counter(r[1] for r in records)
         imported = duplicates = 0
         gone: list[int] = []
