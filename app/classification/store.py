@@ -26,6 +26,7 @@ from app.classification.engine.stages import STAGES
 from app.classification.engine.tiers import TIERS
 from app.classification.engine.types import FloatArray, IntArray
 from app.classification.range_histories import RangeBatch
+from app.customers import erasure_gate
 
 CENTS = Decimal("0.01")
 # NUMERIC(24, 6) holds magnitudes below 10**18.
@@ -61,10 +62,9 @@ _COPY_TRAILER = b"\xff\xff"
 
 # $3 tiers, $4 stages, $5 strategies, $6 the batch's distinct segments (JSON text), all
 # indexed by the staged codes from 0; $7/$8 the customers whose expected revenue is not a
-# whole number of cents held exactly in a float, with their exact amount. Each customer
-# row is locked as a foreign key would lock it (neither table has one, migration 0012):
-# an erasure waits for this transaction, and a customer erased since the range was read
-# drops out of the join, so nothing is stored for them.
+# whole number of cents held exactly in a float, with their exact amount. A customer
+# erased since the range was read drops out of the join, so nothing is stored for them;
+# one erased from now on waits at the gate (`erasure_gate`) for this transaction.
 _STAGED = """
 SELECT r.customer_id, ($3::text[])[r.tier + 1] AS tier, r.tier_score,
        ($4::text[])[r.stage + 1] AS stage, ($5::text[])[r.strategy + 1] AS strategy,
@@ -77,7 +77,6 @@ SELECT r.customer_id, ($3::text[])[r.tier + 1] AS tier, r.tier_score,
   JOIN unnest($6::text[]) WITH ORDINALITY AS s (segments, n) ON s.n = r.segments + 1
   LEFT JOIN unnest($7::bigint[], $8::numeric[]) AS x (customer_id, expected)
        ON x.customer_id = r.customer_id
-   FOR KEY SHARE OF c
 """
 
 # $1: as_of, $2: policy version. One statement: the change rows compare with the rows
@@ -221,6 +220,8 @@ async def merge(
     conn: asyncpg.Connection, rows: Rows, *, as_of: datetime, version: int
 ) -> tuple[int, int]:
     """(tier changes, stage changes) recorded; the staged rows are stored."""
+    # Before the statement, so that its snapshot sees every erasure that passed the gate.
+    await erasure_gate.enter(conn)
     changes = await conn.fetchrow(
         _MERGE,
         as_of,

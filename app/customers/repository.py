@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.classification.models import CurrentClassification
 from app.core.db import raw_connection
-from app.customers import erasure
+from app.customers import erasure, erasure_gate
 from app.customers.models import Customer, Erasure
 
 
@@ -108,9 +108,10 @@ async def list_page(
     return (await session.execute(statement)).all()
 
 
-# The customer row first: its delete waits for every transaction that has locked the row
-# to insert events or store a classification (they commit first), and no later one can
-# lock it. Snapshots follow the row (ON DELETE CASCADE).
+# After the gate (`erasure_gate`: the stores of classifications under way commit first),
+# the customer row: its delete waits for every transaction that has locked the row to
+# insert events (they commit first), and no later one can lock it. Snapshots follow the
+# row (ON DELETE CASCADE).
 _ERASE_CUSTOMER = "DELETE FROM customers WHERE external_id = :external_id RETURNING id"
 
 # Then, in a statement of its own (a snapshot that sees what those transactions
@@ -143,6 +144,10 @@ _ERASED = "SELECT subject FROM erasures WHERE subject = ANY(:subjects)"
 
 async def erase(session: AsyncSession, *, external_id: str, subject: bytes) -> bool:
     """Delete the customer and everything of theirs, and remember the erasure."""
+    known = select(Customer.id).where(Customer.external_id == external_id)
+    if (await session.execute(known)).first() is None:
+        return False  # nothing to erase: no need to wait at the gate
+    await erasure_gate.close(session)
     gone = (await session.execute(text(_ERASE_CUSTOMER), {"external_id": external_id})).first()
     if gone is None:
         return False

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.classification import recompute
 from app.core.db import raw_connection
+from app.customers import erasure_gate
 from app.jobs.metrics import INCREMENTAL_CUSTOMERS
 from app.notifications import segments
 
@@ -75,6 +76,8 @@ async def run_once(
         conn = await raw_connection(session)
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK):
             return 0
+        # Through the gate before the marks are locked: an erasure deletes marks too.
+        await erasure_gate.enter(conn)
         marks = await conn.fetch(_TAKE, batch)
         if not marks:
             return 0

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.classification import recompute
 from app.jobs import incremental
 from app.jobs.worker import Worker
 from tests.jobs.conftest import eventually, orders
@@ -109,6 +112,33 @@ async def test_erasure_takes_the_customers_marks_with_it(
     assert [row[0] for row in marked] == ["staying"]
     total = (await session.execute(text("SELECT count(*) FROM dirty_customers"))).scalar_one()
     assert total == 1
+
+
+async def test_an_erasure_during_a_round_waits_for_it_and_then_takes_everything(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    app: Any,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await orders(client, admin, "leaving", [3, 9])
+    classify = recompute.run_customers
+    erasing: list[asyncio.Task[httpx.Response]] = []
+
+    async def erase_meanwhile(*args: Any, **kwargs: Any) -> recompute.ChunkResult:
+        # The round holds the customer's marks; the erasure, which deletes marks too,
+        # must wait for the round rather than hold something the round then waits for.
+        erasing.append(asyncio.create_task(client.delete("/v1/customers/leaving", headers=admin)))
+        await asyncio.sleep(0.5)
+        assert not erasing[0].done()
+        return await classify(*args, **kwargs)
+
+    monkeypatch.setattr(recompute, "run_customers", erase_meanwhile)
+    assert await incremental.run_once(app.state.sessionmaker, batch=10) == 1
+    assert (await erasing[0]).status_code == 204
+    for table in ("classifications", "classification_changes", "dirty_customers"):
+        left = (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+        assert left == 0, table
 
 
 async def test_a_mark_whose_customer_is_gone_is_dropped_without_storing_anything(
