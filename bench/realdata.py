@@ -2,6 +2,7 @@
 
     python -m bench.realdata                         # all three datasets
     python -m bench.realdata --dataset grocery
+    python -m bench.realdata --more-splits           # and each cut at two more times
 
 The datasets: the two in ../shared/data (`<data>/<name>/events.csv`, split at the
 calibration end its README gives), and CDNOW, the purchases of the 23,570 customers whose
@@ -14,6 +15,10 @@ through `PUT /v1/customers`); the policy's horizon set to the holdout's length
 as of the cut-off
 (`POST /v1/classifications/batch`); then the holdout posted and everyone asked again as of
 the same cut-off: the answers must be byte-identical (nothing after the cut-off leaks).
+
+`--more-splits` adds each history cut at two other times with other horizons
+(`MORE_SPLITS`): the same method on a younger or older installation and a shorter or
+longer horizon, so that a figure ahead on the published split alone is seen as such.
 
 Scored against what each customer did in the holdout, beside baselines fitted in the same
 run on the calibration events only: BG/NBD and Pareto/NBD with Gamma-Gamma (lifetimes),
@@ -73,8 +78,10 @@ class Split:
     calibration_end: str
     holdout_days: int
     amounts: bool
-    # Where the events come from, when not `<data>/<name>/events.csv`.
+    # Where the events come from, when not `<data>/<history>/events.csv`.
     reader: Callable[[], pd.DataFrame] | None = None
+    # The folder of the history this split cuts, when not the split's own name.
+    history: str | None = None
 
 
 def cdnow_events() -> pd.DataFrame:
@@ -97,6 +104,15 @@ SPLITS = {
     "grocery": Split("2006-12-31", 364, amounts=False),
     "cdnow": Split("1997-09-30", 273, amounts=True, reader=cdnow_events),
 }
+# The same histories cut at other times, with other horizons.
+MORE_SPLITS = {
+    "completejourney-may": Split("2021-05-31", 60, amounts=True, history="completejourney"),
+    "completejourney-aug": Split("2021-08-31", 30, amounts=True, history="completejourney"),
+    "grocery-jun": Split("2006-06-30", 182, amounts=False, history="grocery"),
+    "grocery-sep": Split("2006-09-30", 90, amounts=False, history="grocery"),
+    "cdnow-jun": Split("1997-06-30", 182, amounts=True, reader=cdnow_events),
+    "cdnow-dec": Split("1997-12-31", 180, amounts=True, reader=cdnow_events),
+}
 
 
 @dataclass
@@ -117,8 +133,8 @@ class Dataset:
 
 
 def load(name: str, data: Path) -> Dataset:
-    split = SPLITS[name]
-    folder = data / name
+    split = SPLITS.get(name) or MORE_SPLITS[name]
+    folder = data / (split.history or name)
     raw = (
         split.reader()
         if split.reader is not None
@@ -496,12 +512,15 @@ def report(
     names = list(baselines)
     header = ["figure", "Stratum", *names, "best baseline", ""]
     rows = [header]
+    behind = []
     for m in METRICS:
         ours = m.of(stratum, silent, spend)
         theirs = {n: m.of(p, silent, spend) for n, p in baselines.items()}
         pick = max if m.better == "high" else min
         best = pick(theirs, key=lambda n: theirs[n])
         ahead = ours > theirs[best] if m.better == "high" else ours < theirs[best]
+        if not ahead:
+            behind.append(m.name)
         rows.append(
             [m.name, _fmt(ours), *(_fmt(theirs[n]) for n in names), best, "ok" if ahead else "MISS"]
         )
@@ -556,6 +575,13 @@ def report(
     yield f"  answer's model: {orjson.dumps(model).decode()}"
     yield f"  stored fit: {orjson.dumps(run.fit).decode()}"
     yield f"  leak check (same answers after the holdout was posted): {'identical' if run.identical else 'DIFFERENT'}; service run {run.seconds:.0f} s"
+    calibration = calibration_error(churn, silent)
+    yield (
+        f"  verdict: ahead on {len(METRICS) - len(behind)} of {len(METRICS)} figures"
+        + (f" (behind on {', '.join(behind)})" if behind else "")
+        + f"; calibration error {calibration:.4f} ({'ok' if calibration <= 0.03 else 'MISS'}"
+        f" against 0.03); stages: {stage_targets(stages.to_numpy(), silent)}"
+    )
 
 
 def run_dataset(name: str, data: Path, workers: int) -> list[str]:
@@ -579,7 +605,10 @@ def run_dataset(name: str, data: Path, workers: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=sorted(SPLITS), action="append")
+    parser.add_argument("--dataset", choices=sorted([*SPLITS, *MORE_SPLITS]), action="append")
+    parser.add_argument(
+        "--more-splits", action="store_true", help="also each history cut at two other times"
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
@@ -587,10 +616,16 @@ def main() -> None:
     print(
         f"Stratum real-data backtest, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: python -m bench.realdata"
     )
-    for name in args.dataset or sorted(SPLITS):
+    names = args.dataset or [*sorted(SPLITS), *(sorted(MORE_SPLITS) if args.more_splits else [])]
+    verdicts = []
+    for name in names:
         print()
         for line in run_dataset(name, args.data, args.workers):
             print(line, flush=True)
+            if line.startswith("  verdict: "):
+                verdicts.append(f"  {name}: {line.removeprefix('  verdict: ')}")
+    if len(verdicts) > 1:
+        print("\nverdicts:", *verdicts, sep="\n")
     print(f"\n{time.monotonic() - started:.0f} s")
 
 
