@@ -345,7 +345,7 @@ def default_document(*, home_country: str = "CN") -> dict[str, Any]:
             "high": "0.8",
             "mid": "0.5",
             "margin_weight": 0.5,
-            "future_weight": 3.0,
+            "future_weight": 10.0,
         },
         "stages": {
             "at_risk_multiple": 2.0,

@@ -100,7 +100,7 @@ class TierRules:
     high: float = 0.8
     mid: float = 0.5
     margin_weight: float = 0.5  # how much profit contribution counts next to revenue
-    future_weight: float = 3.0  # how much expected future value counts next to the past
+    future_weight: float = 10.0  # how much expected future value counts next to the past
 
 
 @dataclass(frozen=True, slots=True)
