@@ -26,10 +26,12 @@ from app.classification.engine.features import (
     EXPECTED_COLUMN,
     PROSPECT_COLUMNS,
     Column,
+    Ranks,
     btyd_logit,
     buyer_columns,
     knots_of,
     log_expected,
+    population_ranks,
     prospect_columns,
     silence_ratio,
 )
@@ -145,9 +147,11 @@ def fit_buyers(
     *,
     horizon: float,
     population_interval: float,
+    ranks: Ranks | None = None,
 ) -> BuyerCalibrator | None:
     """Fit on the cohort's customers with an order; `btyd` is the BG/NBD fitted on the
-    cohort itself (as of T0), so nothing the features carry comes from after T0."""
+    cohort itself (as of T0), so nothing the features carry comes from after T0.
+    `ranks` are the whole cohort's when `s` is a part of it."""
     rows = _sample(s.buyer)
     if rows.size == 0:
         return None
@@ -164,6 +168,7 @@ def fit_buyers(
                 population_interval=population_interval,
                 knots=knots,
                 silence_knots=silence_knots,
+                ranks=ranks or population_ranks(s),
                 z=z,
             )
         ),
@@ -221,8 +226,10 @@ def predict_buyers(
     horizon: float,
     population_interval: float,
     window: float | None = None,
+    ranks: Ranks | None = None,
 ) -> tuple[FloatArray, FloatArray]:
-    """(P(no order in the horizon), expected orders) for customers with an order.
+    """(P(no order in the horizon), expected orders) for customers with an order, placed
+    by `ranks` among their population's buyers (without them, `s` is the population).
 
     With the `window` the count model learned on, when shorter than the horizon: the
     expected orders are the model's for the window, grown to the horizon as BG/NBD says
@@ -234,6 +241,7 @@ def predict_buyers(
         population_interval=population_interval,
         knots=calibrator.knots,
         silence_knots=calibrator.silence_knots,
+        ranks=ranks,
     )
     # Held to the cohort's ranges: a customer beyond them (older, or with more orders,
     # than anyone in the cohort) is predicted as the nearest fitted customer is.

@@ -73,6 +73,7 @@ def estimate(s: Summary, model: PopulationModel) -> Estimates:
             horizon=model.horizon_days,
             population_interval=model.typical_interval,
             window=model.window_days,
+            ranks=model.ranks,
         )
     else:
         churn, orders = _btyd_only(s, model, btyd)

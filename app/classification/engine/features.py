@@ -19,6 +19,7 @@ from app.classification.engine.btyd import BGNBD
 from app.classification.engine.regression import Sign
 from app.classification.engine.stages import usual_interval
 from app.classification.engine.summary import Summary, summarise
+from app.classification.engine.tiers import ValueTable, value_table
 from app.classification.engine.types import FloatArray
 
 # `summarise` is re-exported: the summary is where every feature starts.
@@ -26,8 +27,10 @@ __all__ = [
     "BUYER_COLUMNS",
     "PROSPECT_COLUMNS",
     "Column",
+    "Ranks",
     "Summary",
     "buyer_columns",
+    "population_ranks",
     "prospect_columns",
     "summarise",
 ]
@@ -101,12 +104,14 @@ BUYER_COLUMNS: tuple[Column, ...] = (
     Column(EXPECTED_COLUMN, churn=-1, count=1),
     Column("log_recency", churn=1, count=-1),
     Column("log_activity_age", churn=1, count=-1),
-    # Both grow with a customer's age whatever their rate, and the cohort the count model
-    # learns from is always younger than the population it predicts: in the count model
-    # they would raise everyone's expected orders as the population ages (BG/NBD's
-    # expectation, which knows the age, carries the frequency there).
-    Column("log_frequency", churn=0, count=None),
-    Column("log_span", churn=0, count=None),
+    # Repeat purchases and purchase span grow with a customer's age whatever their rate,
+    # and the cohort the models learn from is always younger than the population they
+    # predict. As amounts, an older population would be told it buys more than it does;
+    # as the customer's place among their own population's buyers (`Ranks`) they keep
+    # the ranking and carry no age. The count model leaves them to BG/NBD's expectation,
+    # which knows the age.
+    Column("frequency_rank", churn=0, count=None),
+    Column("span_rank", churn=0, count=None),
     # Signed in the churn model too, so that expected orders (P(any order) times the
     # orders given any) never fall as spend rises.
     Column("log_spend", churn=-1, count=1),
@@ -134,6 +139,27 @@ def refund_share(s: Summary) -> FloatArray:
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class Ranks:
+    """Where repeat purchases and purchase span place a customer among the buyers of
+    their population (empirical CDFs, as the tier score's): the cohort's while learning,
+    the population's as of T when predicting."""
+
+    frequency: ValueTable | None
+    span: ValueTable | None
+
+
+def population_ranks(s: Summary) -> Ranks:
+    return Ranks(frequency=value_table(s.x[s.buyer]), span=value_table(s.t_x[s.buyer]))
+
+
+def _place(values: FloatArray, table: ValueTable | None) -> FloatArray:
+    if table is None or len(table.values) < 2:
+        return np.full(values.shape, 0.5)
+    placed: FloatArray = np.interp(values, table._values, table._ranks, left=0.0, right=1.0)
+    return placed
+
+
 def buyer_columns(
     s: Summary,
     model: BGNBD,
@@ -142,18 +168,21 @@ def buyer_columns(
     population_interval: float,
     knots: tuple[float, ...],
     silence_knots: tuple[float, ...],
+    ranks: Ranks | None = None,
     z: FloatArray | None = None,
 ) -> Iterator[FloatArray]:
     """The BUYER_COLUMNS one at a time (meaningful for customers with an order), so a
-    prediction over a million rows never holds the whole feature matrix."""
+    prediction over a million rows never holds the whole feature matrix. Without
+    `ranks`, `s` is its own population."""
     z = btyd_logit(model, s, horizon) if z is None else z
+    ranks = population_ranks(s) if ranks is None else ranks
     yield from ramps(z, knots)
     yield from ramps(silence_ratio(s, population_interval), silence_knots)
     yield log_expected(model, s, horizon)
     yield np.log1p(s.recency)
     yield np.log1p(s.activity_age)
-    yield np.log1p(s.x)
-    yield np.log1p(s.t_x)
+    yield _place(s.x, ranks.frequency)
+    yield _place(s.t_x, ranks.span)
     yield np.log1p(s.mean_spend)
     yield refund_share(s)
     yield np.log1p(s.negative)

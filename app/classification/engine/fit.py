@@ -26,6 +26,7 @@ from app.classification.engine.calibration import (
     stride,
 )
 from app.classification.engine.estimate import estimate
+from app.classification.engine.features import Ranks, population_ranks
 from app.classification.engine.model import Answer, PopulationModel
 from app.classification.engine.pareto_nbd import ParetoNBD, fit_pareto_nbd
 from app.classification.engine.platt import fit_platt, predict_platt
@@ -217,6 +218,7 @@ def _fit(
         orders_per_day=float(s.orders.sum() / s.order_days.sum()) if buyers else 1.0,
         typical_interval=typical_interval(s),
         calibrator=answer.calibrator,
+        ranks=population_ranks(s) if answer.calibrator is not None else None,
         platt=answer.platt,
         final_map=answer.final_map if btyd is not None else None,
         map_validation=answer.map_validation if btyd is not None else (),
@@ -250,6 +252,7 @@ def _candidates(
     *,
     window: float,
     interval: float,
+    ranks: Ranks,
 ) -> dict[str, FloatArray]:
     """Each candidate fitted on `fit_part` and its P(no order in the window) for `check`,
     simplest first: BG/NBD as fitted on the cohort, BG/NBD with Platt scaling, the
@@ -260,11 +263,16 @@ def _candidates(
     if platt is not None:
         result["bgnbd_platt"] = predict_platt(platt, check, btyd_then, horizon=window)
     layer = fit_buyers(
-        fit_part, fit_orders, btyd_then, horizon=window, population_interval=interval
+        fit_part,
+        fit_orders,
+        btyd_then,
+        horizon=window,
+        population_interval=interval,
+        ranks=ranks,
     )
     if layer is not None:
         result["calibrated"], _ = predict_buyers(
-            layer, check, btyd_then, horizon=window, population_interval=interval
+            layer, check, btyd_then, horizon=window, population_interval=interval, ranks=ranks
         )
     if pnbd_then is not None:
         result["pareto_nbd"] = pnbd_then.p_no_purchase(check.x, check.t_x, check.T, window)
@@ -294,6 +302,7 @@ def _choose(
     cohort_orders = orders[rows]
     silent = (cohort_orders == 0).astype(np.float64)
     interval = typical_interval(s_train)
+    ranks = population_ranks(s_train)
     pnbd_then = _fit_pnbd(s_train)
     held_out: dict[str, FloatArray] = {}
     seen: dict[str, int] = {}
@@ -306,6 +315,7 @@ def _choose(
             pnbd_then,
             window=window,
             interval=interval,
+            ranks=ranks,
         )
         for name, p in predicted.items():
             held_out.setdefault(name, np.full(rows.size, np.nan))[check_rows] = p
@@ -326,7 +336,12 @@ def _choose(
             return _Answer("bgnbd_platt", None, final_platt, rows.size, validation, final_map, maps)
     if chosen.model == "calibrated":
         calibrator = fit_buyers(
-            part, cohort_orders, btyd_then, horizon=window, population_interval=interval
+            part,
+            cohort_orders,
+            btyd_then,
+            horizon=window,
+            population_interval=interval,
+            ranks=ranks,
         )
         if calibrator is not None:
             return _Answer("calibrated", calibrator, None, rows.size, validation, final_map, maps)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from app.classification.engine.btyd import BGNBD
 from app.classification.engine.calibration import BuyerCalibrator, ProspectCalibrator
+from app.classification.engine.features import Ranks
 from app.classification.engine.pareto_nbd import ParetoNBD
 from app.classification.engine.recalibration import KINDS, FinalMap
 from app.classification.engine.regression import Glm
@@ -21,7 +22,7 @@ from app.classification.engine.validation import Validation
 
 # The engine's model version, stored in every fit: bumped whenever a stored model's
 # meaning or shape changes, so a fit of another version is refitted, never reused.
-FORMAT = 11
+FORMAT = 12
 
 Source = Literal["fitted", "prior"]
 # Which model answers for customers with an order: BG/NBD as fitted, BG/NBD with Platt
@@ -63,6 +64,8 @@ class PopulationModel:
     # Pareto/NBD r, alpha (days), s, beta (days) fitted as of T, when it answers.
     pareto_nbd: tuple[float, float, float, float] | None = None
     notes: tuple[str, ...] = ()
+    # The population's buyers as of T, for the calibration layer's rank features.
+    ranks: Ranks | None = None
     format: int = FORMAT
 
     @property
@@ -120,12 +123,7 @@ class PopulationModel:
                 spend=None if data["spend"] is None else tuple(data["spend"]),
                 calibrator=_buyer_calibrator(data["calibrator"]),
                 prospects=_prospect_calibrator(data["prospects"]),
-                value_table=None
-                if data["value_table"] is None
-                else ValueTable(
-                    values=tuple(data["value_table"]["values"]),
-                    ranks=tuple(data["value_table"]["ranks"]),
-                ),
+                value_table=_table(data["value_table"]),
                 rfm=RfmCuts(**{k: tuple(v) for k, v in data["rfm"].items()}),
                 platt=_glm(data.get("platt")),
                 final_map=_final_map(data.get("final_map")),
@@ -133,6 +131,12 @@ class PopulationModel:
                 map_validation=tuple(Validation(**v) for v in data.get("map_validation", ())),
                 pareto_nbd=None if data.get("pareto_nbd") is None else tuple(data["pareto_nbd"]),
                 notes=tuple(data.get("notes", ())),
+                ranks=None
+                if data.get("ranks") is None
+                else Ranks(
+                    frequency=_table(data["ranks"]["frequency"]),
+                    span=_table(data["ranks"]["span"]),
+                ),
             )
             return cls(**values)
         except (KeyError, TypeError, AttributeError) as error:
@@ -146,6 +150,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value
+
+
+def _table(data: dict[str, Any] | None) -> ValueTable | None:
+    if data is None:
+        return None
+    return ValueTable(values=tuple(data["values"]), ranks=tuple(data["ranks"]))
 
 
 def _glm(data: dict[str, Any] | None) -> Glm | None:

@@ -10,9 +10,9 @@ import pytest
 
 from app.classification.engine.btyd import fit_bgnbd
 from app.classification.engine.calibration import fit_buyers, predict_buyers
-from app.classification.engine.features import BUYER_COLUMNS
+from app.classification.engine.features import BUYER_COLUMNS, population_ranks
 from app.classification.engine.simulate import simulate
-from app.classification.engine.summary import summarise
+from app.classification.engine.summary import summarise, take
 
 HORIZON = 120.0
 
@@ -142,3 +142,33 @@ def test_expected_orders_do_not_grow_with_the_populations_age(seed: int) -> None
     _, expected = predict_buyers(calibrator, s, btyd, horizon=HORIZON, population_interval=30.0)
     future = sim.outcomes(cutoff, cutoff + HORIZON).orders
     assert expected[s.buyer].sum() == pytest.approx(future[s.buyer].sum(), rel=0.08)
+
+
+@pytest.mark.parametrize("seed", [13, 14])
+def test_silence_does_not_fall_with_the_populations_age(seed: int) -> None:
+    # The same wave: learned on the cohort at 60-120 days, asked at 180-240. Repeat
+    # purchases and span enter as a place among the population's buyers, so the older
+    # population is not told it will be busier for having bought longer.
+    sim = simulate(8000, seed=seed, acquisition_days=60.0, end=700.0)
+    cutoff = 300.0
+    s_then = summarise(sim.histories(cutoff - HORIZON))
+    btyd_then = fit_bgnbd(s_then.x, s_then.t_x, s_then.T)
+    assert btyd_then is not None
+    orders = sim.outcomes(cutoff - HORIZON, cutoff).orders.astype(np.float64)
+    calibrator = fit_buyers(s_then, orders, btyd_then, horizon=HORIZON, population_interval=30.0)
+    assert calibrator is not None
+    s = summarise(sim.histories(cutoff))
+    btyd = fit_bgnbd(s.x, s.t_x, s.T)
+    assert btyd is not None
+    ranks = population_ranks(s)
+    churn, _ = predict_buyers(
+        calibrator, s, btyd, horizon=HORIZON, population_interval=30.0, ranks=ranks
+    )
+    silent = sim.outcomes(cutoff, cutoff + HORIZON).orders == 0
+    assert churn[s.buyer].mean() == pytest.approx(silent[s.buyer].mean(), abs=0.02)
+    # A customer asked about alone is placed by the population's ranks, as in the whole.
+    row = np.flatnonzero(s.buyer)[:1]
+    one, _ = predict_buyers(
+        calibrator, take(s, row), btyd, horizon=HORIZON, population_interval=30.0, ranks=ranks
+    )
+    assert one == pytest.approx(churn[row], rel=1e-12)

@@ -317,8 +317,8 @@ def test_a_stored_fit_of_the_previous_format_is_refitted() -> None:
     from app.classification.engine.model import FORMAT
 
     data = fitted().to_json()
-    assert data["format"] == FORMAT == 11 and data["pareto_nbd"] is None
-    # Format 8 had no feature ranges in its calibrator: its fits are refitted.
-    assert len(data["calibrator"]["ranges"]) == len(data["calibrator"]["churn"]["coef"])
+    assert data["format"] == FORMAT == 12 and data["pareto_nbd"] is None
+    # Format 11 placed no customer among the population's buyers: its fits are refitted.
+    assert data["ranks"]["frequency"]["values"] and data["ranks"]["span"]["values"]
     with pytest.raises(ValueError, match="format"):
-        PopulationModel.from_json({**data, "format": 8})
+        PopulationModel.from_json({**data, "format": 11})
