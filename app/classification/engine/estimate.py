@@ -4,7 +4,10 @@ With a calibrator, the recalibrated regressions; when Pareto/NBD validated best,
 P(no purchase) and expected purchases (pareto_nbd.py); otherwise BG/NBD (FHL 2005 eq. 10
 and P(no purchase)), its probability Platt-scaled when that validated best. Expected
 revenue is expected orders times the Gamma-Gamma expected spend per order, net of the
-customer's (shrunk) refund share.
+customer's (shrunk) refund share. A customer with no repeat purchase gets the
+population's expected spend, as Gamma-Gamma is meant to be used (Fader, Hardie & Lee
+2005b model repeat transactions): one order says little about the next one's size, and
+the first is often of its own kind (a trial, an offer).
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def estimate(s: Summary, model: PopulationModel) -> Estimates:
         orders = np.where(s.buyer, orders, prospect_orders)
     orders = np.maximum(finite(orders), 0.0)
     churn = finite(churn, 1.0 - P_FLOOR)
-    spend = model.spend_model.expected_spend(s.mean_spend, s.orders)
+    spend = model.spend_model.expected_spend(s.mean_spend, np.where(s.x > 0, s.orders, 0.0))
     revenue = orders * np.maximum(finite(spend), 0.0) * (1.0 - refund_share(s, model))
     alive = (pnbd if pnbd is not None else btyd).p_alive(s.x, s.t_x, s.T)
     p_alive = np.where(s.buyer, alive, 1.0)

@@ -55,3 +55,26 @@ def test_falls_back_to_the_population_mean() -> None:
     assert nothing.expected_spend(np.array([42.0]), np.array([1.0]))[0] == 42.0
     broken = fit_gamma_gamma(np.array([np.nan, np.inf, -1.0] * 10), np.ones(30))
     assert isinstance(broken, SpendFallback)
+
+
+def test_a_single_order_day_says_nothing_of_the_next_orders_size() -> None:
+    from app.classification.engine.estimate import estimate
+    from tests.classification.engine_helpers import fitted_model, history
+
+    model = fitted_model()
+
+    def revenue(**fields: float) -> float:
+        return float(estimate(summarise(history(**fields)), model).revenue[0])
+
+    def spend(**fields: float) -> float:
+        s = summarise(history(**fields))
+        return revenue(**fields) / float(estimate(s, model).orders[0])
+
+    once = {"orders": 1, "order_days": 1, "first_order_age": 40.0, "last_order_age": 40.0}
+    # One-time buyers are expected to spend what the population does per order, whatever
+    # their first order came to...
+    small, large = spend(**once, revenue=20.0), spend(**once, revenue=2000.0)
+    assert small == pytest.approx(large, rel=1e-9)
+    assert small == pytest.approx(model.spend_model.population_mean, rel=0.01)
+    # ...while a repeat buyer's own orders count.
+    assert spend(revenue=3000.0) > spend(revenue=300.0)
