@@ -42,7 +42,7 @@ class TierPolicy(_Strict):
     high: Cutoff = Decimal("0.8")
     mid: Cutoff = Decimal("0.5")
     margin_weight: float = Field(default=0.5, ge=0, le=10, allow_inf_nan=False)
-    future_weight: float = Field(default=10.0, ge=0, le=10, allow_inf_nan=False)
+    future_weight: float = Field(default=10.0, ge=0, le=100, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> TierPolicy:

@@ -19,6 +19,7 @@ async def test_default_policy_exists(client: httpx.AsyncClient, admin: dict[str,
     assert policy["version"] == 1
     assert policy["base_currency"] == "USD"
     assert policy["horizon_days"] == 180
+    assert policy["tiers"]["future_weight"] == 10.0
     codes = {s["code"] for s in policy["strategies"]}
     assert {"high_at_risk", "low_new", "prospect"} <= codes
     assert all("zh-CN" in s["label"] for s in policy["strategies"])
@@ -55,12 +56,24 @@ def _broken(policy: dict[str, Any], change: str) -> dict[str, Any]:
         bad["surprise"] = True
     elif change == "horizon":
         bad["horizon_days"] = 0
+    elif change == "weight":
+        bad["tiers"]["future_weight"] = 101
     return bad
 
 
 @pytest.mark.parametrize(
     "change",
-    ["currency", "rate", "tiers", "stages", "coverage", "duplicate", "unknown", "horizon"],
+    [
+        "currency",
+        "rate",
+        "tiers",
+        "stages",
+        "coverage",
+        "duplicate",
+        "unknown",
+        "horizon",
+        "weight",
+    ],
 )
 async def test_invalid_policy_changes_nothing(
     client: httpx.AsyncClient, admin: dict[str, str], change: str
