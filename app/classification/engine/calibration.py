@@ -168,7 +168,7 @@ def fit_buyers(
                 population_interval=population_interval,
                 knots=knots,
                 silence_knots=silence_knots,
-                ranks=ranks or population_ranks(s),
+                ranks=population_ranks(s) if ranks is None else ranks,
                 z=z,
             )
         ),

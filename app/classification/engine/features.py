@@ -156,8 +156,7 @@ def population_ranks(s: Summary) -> Ranks:
 def _place(values: FloatArray, table: ValueTable | None) -> FloatArray:
     if table is None or len(table.values) < 2:
         return np.full(values.shape, 0.5)
-    placed: FloatArray = np.interp(values, table._values, table._ranks, left=0.0, right=1.0)
-    return placed
+    return table.place(values)
 
 
 def buyer_columns(

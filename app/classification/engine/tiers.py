@@ -37,6 +37,11 @@ class ValueTable:
         object.__setattr__(self, "_values", np.asarray(self.values, dtype=np.float64))
         object.__setattr__(self, "_ranks", np.asarray(self.ranks, dtype=np.float64))
 
+    def place(self, values: FloatArray) -> FloatArray:
+        """Each value's mid-rank in the distribution, 0 below it and 1 above."""
+        placed: FloatArray = np.interp(values, self._values, self._ranks, left=0.0, right=1.0)
+        return placed
+
 
 def value_of(s: Summary, expected_revenue: FloatArray, rules: TierRules) -> FloatArray:
     """Net past value + margin_weight * margin + future_weight * expected revenue."""
@@ -67,8 +72,7 @@ def tier_scores(values: FloatArray, table: ValueTable | None, typical_value: flo
         v = np.maximum(values, 0.0)
         stand_in: FloatArray = v / (v + scale)
         return stand_in
-    result: FloatArray = np.interp(values, table._values, table._ranks, left=0.0, right=1.0)
-    return result
+    return table.place(values)
 
 
 def tiers(scores: FloatArray, values: FloatArray, buyer: BoolArray, rules: TierRules) -> IntArray:
